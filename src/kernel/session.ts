@@ -89,14 +89,39 @@ class NotImplementedError extends Error {
   override readonly name = 'NotImplementedError';
 }
 
-interface InFlight {
-  readonly unique: Unique;
-  readonly opcode: number;
-  readonly nodeid: Ino;
-  readonly pid: number;
-  readonly startedAt: number;
-  readonly controller: AbortController;
-  replied: boolean;
+/**
+ * One request in flight. Its AbortController is created lazily, the first time a handler
+ * reads `ctx.signal` or the session aborts it: most requests (a GETATTR from memory) never
+ * need one, and the allocation is measurable at 10k+ requests/s.
+ */
+class InFlight {
+  replied = false;
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+  #aborted = false;
+
+  constructor(
+    readonly unique: Unique,
+    readonly opcode: number,
+    readonly nodeid: Ino,
+    readonly pid: number,
+    readonly startedAt: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
 const PREFERRED_FLAGS =
@@ -326,15 +351,7 @@ export class FuseSession {
       this.#writeError(header.unique, Errno.EIO);
       return;
     }
-    const entry: InFlight = {
-      unique: header.unique,
-      opcode: header.opcode,
-      nodeid: header.nodeid,
-      pid: header.pid,
-      startedAt: this.#now(),
-      controller: new AbortController(),
-      replied: false,
-    };
+    const entry = new InFlight(header.unique, header.opcode, header.nodeid, header.pid, this.#now());
     this.#inFlight.set(header.unique, entry);
     const ctx: RequestContext = {
       unique: header.unique,
@@ -343,13 +360,20 @@ export class FuseSession {
       uid: header.uid,
       gid: header.gid,
       pid: header.pid,
-      signal: entry.controller.signal,
+      get signal() {
+        return entry.signal;
+      },
     };
-    const p: Promise<void> = this.#dispatch(ctx, body).then(
-      (payload) => this.#reply(entry, 0, payload),
-      (err: unknown) => this.#replyError(entry, err),
+    const tracked: Promise<void> = this.#dispatch(ctx, body).then(
+      (payload) => {
+        this.#running.delete(tracked);
+        this.#reply(entry, 0, payload);
+      },
+      (err: unknown) => {
+        this.#running.delete(tracked);
+        this.#replyError(entry, err);
+      },
     );
-    const tracked = p.finally(() => this.#running.delete(tracked));
     this.#running.add(tracked);
   }
 
@@ -443,7 +467,7 @@ export class FuseSession {
   #abort(entry: InFlight, reason: RequestAbortedError): void {
     // Reply first, then fire the signal: whatever the handler does on abort comes too late.
     this.#reply(entry, reason.errno, []);
-    entry.controller.abort(reason);
+    entry.abort(reason);
   }
 
   // ---- output ----
@@ -511,7 +535,7 @@ export class FuseSession {
     for (const e of [...this.#inFlight.values()]) {
       e.replied = true;
       this.#inFlight.delete(e.unique);
-      e.controller.abort(new RequestAbortedError('unmount', Errno.ENODEV, 'the filesystem was unmounted'));
+      e.abort(new RequestAbortedError('unmount', Errno.ENODEV, 'the filesystem was unmounted'));
     }
     this.#initialized.reject(new Error('fuse session ended before INIT'));
     const code = err?.code;

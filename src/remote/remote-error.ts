@@ -1,0 +1,48 @@
+// RemoteError: the only error type a Remote throws. `kind` is a closed union so the data
+// layer's retry policy and the bridge's errno mapping are exhaustive switches.
+
+export type RemoteErrorKind =
+  | 'not-found' // 404/410, ENOENT
+  | 'permission' // 401/403, EACCES
+  | 'timeout' // no progress within the deadline or a stall
+  | 'unavailable' // connection refused/reset, 5xx, 429
+  | 'changed' // the object is not the version the caller expected (ETag/size/mtime differ)
+  | 'conflict' // a conditional write lost (412), or a type clash
+  | 'protocol' // the server answered wrongly: bad Content-Range, short body, bad listing
+  | 'invalid' // the request itself is bad (bad path/name, range past EOF)
+  | 'unsupported' // the remote cannot do this (writes on http, ranges on a server without them)
+  | 'aborted'; // the caller's signal fired
+
+const RETRYABLE: ReadonlySet<RemoteErrorKind> = new Set(['timeout', 'unavailable', 'protocol']);
+
+export interface RemoteErrorOptions {
+  cause?: unknown;
+  status?: number;
+  /** Milliseconds the server asked us to wait (Retry-After). */
+  retryAfterMs?: number;
+  retryable?: boolean;
+}
+
+export class RemoteError extends Error {
+  override readonly name = 'RemoteError';
+  readonly kind: RemoteErrorKind;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly retryable: boolean;
+
+  constructor(kind: RemoteErrorKind, message: string, options: RemoteErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = kind;
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+    this.retryable = options.retryable ?? RETRYABLE.has(kind);
+  }
+
+  get code(): string {
+    return `REMOTE_${this.kind.toUpperCase().replace('-', '_')}`;
+  }
+}
+
+export function isRemoteError(err: unknown): err is RemoteError {
+  return err instanceof RemoteError;
+}

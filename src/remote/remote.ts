@@ -1,0 +1,80 @@
+// The Remote interface: what every backend (http, local, later webdav and s3) offers the
+// data layer. Paths are remote-relative, '/'-separated, without a leading slash ('' is the
+// root). Every call takes an AbortSignal and must stop promptly when it fires.
+//
+// Errors: implementations throw RemoteError (remote-error.ts) with a closed `kind`, never raw
+// library errors, so the data layer and the one errno mapping can reason about them.
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+export interface RemoteEntry {
+  /** The entry's own name (one path component, already validated by `validateName`). */
+  name: string;
+  type: EntryType;
+  /** Bytes; undefined when the listing does not say exactly (e.g. "1.2M" in an HTML index). */
+  size?: number;
+  /** Epoch ms; undefined when unknown or not exact. */
+  mtimeMs?: number;
+  /** Strong or weak ETag as the server sent it (with quotes), when known. */
+  etag?: string;
+}
+
+/** What identifies one version of an object: the ETag, or size+mtime where there is none. */
+export interface Fingerprint {
+  etag?: string;
+  size: number;
+  mtimeMs?: number;
+}
+
+export interface RemoteStat extends RemoteEntry {
+  /** For files, always present after stat (a HEAD or a range probe gives it). */
+  size: number;
+}
+
+export interface ReadRangeOptions {
+  signal: AbortSignal;
+  /**
+   * The version the caller's cache holds. The read must fail with kind 'changed' rather than
+   * return bytes of any other version (If-Range / If-Match, and checking the response).
+   */
+  expect?: Fingerprint;
+}
+
+export interface RemoteReadStream {
+  /** The object's fingerprint as the server reported it for this response. */
+  fingerprint: Fingerprint;
+  /** Exactly the requested bytes (or up to EOF), in order. Aborting the signal ends it with an error. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+export interface RemoteCapabilities {
+  readonly writable: boolean;
+  /** Byte-range reads are supported (else whole-object only). */
+  readonly ranges: boolean;
+  /** Listings carry exact sizes and mtimes, so no per-entry stat is needed. */
+  readonly exactListing: boolean;
+}
+
+export interface Remote {
+  /** For logs and cache identity, e.g. "http://127.0.0.1:8080/files/". No credentials. */
+  readonly id: string;
+  readonly capabilities: RemoteCapabilities;
+  stat(path: string, signal: AbortSignal): Promise<RemoteStat>;
+  list(path: string, signal: AbortSignal): Promise<RemoteEntry[]>;
+  /**
+   * Reads [offset, offset+length) (clamped at EOF). The returned body yields exactly those
+   * bytes; a short body is an error (kind 'protocol'), never silently short data.
+   */
+  read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream>;
+  close(): Promise<void>;
+}
+
+export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  if (a.etag !== undefined && b.etag !== undefined) return a.etag === b.etag && a.size === b.size;
+  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** A stable string for a fingerprint, for cache keys and the store. */
+export function fingerprintKey(f: Fingerprint): string {
+  return f.etag !== undefined ? `etag:${f.etag}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
+}
