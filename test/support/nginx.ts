@@ -1,0 +1,159 @@
+// A real nginx on 127.0.0.1 for tests: the Debian binary with its own generated config in a
+// temp dir (config, pid, logs, temp paths), serving `root` with autoindex (HTML or JSON).
+// It runs in the foreground without a master process, as a child of the test process, and
+// stop() ends exactly that child by its PID. No other nginx is ever touched.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { within } from '../../src/base/async.js';
+
+export const NGINX_BIN = '/usr/sbin/nginx';
+
+export interface StartNginxOptions {
+  root: string;
+  autoindex?: 'html' | 'json';
+  /** Extra directives inside the server block. */
+  extraConfig?: string;
+}
+
+export interface NginxHandle {
+  /** "http://127.0.0.1:PORT/" */
+  url: string;
+  port: number;
+  /** The access log (one line per request, "$request $status"). */
+  accessLogPath: string;
+  /** The request lines logged so far. */
+  accessLog(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export function nginxAvailable(): boolean {
+  return existsSync(NGINX_BIN);
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const addr = srv.address();
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  if (addr === null || typeof addr === 'string') throw new Error('could not get a free port');
+  return addr.port;
+}
+
+function config(dir: string, port: number, o: StartNginxOptions): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format req '$request $status';
+  access_log ${dir}/access.log req;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  types { text/html html; text/plain txt; }
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:${port};
+    server_name localhost;
+    root ${o.root};
+    location / {
+      autoindex on;
+      autoindex_exact_size on;
+${o.autoindex === 'json' ? '      autoindex_format json;\n' : ''}    }
+${o.extraConfig ?? ''}
+  }
+}
+`;
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+}
+
+export async function startNginx(options: StartNginxOptions): Promise<NginxHandle> {
+  if (!nginxAvailable()) throw new Error(`nginx is not installed at ${NGINX_BIN} (apt-get install nginx-light) — the nginx tests need it`);
+  const dir = await mkdtemp(join(tmpdir(), 'fusestream-nginx-'));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      await writeFile(join(dir, 'nginx.conf'), config(dir, port, options));
+      await writeFile(join(dir, 'error.log'), '');
+      const child = spawn(NGINX_BIN, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.once('error', () => undefined);
+      const ready = (async (): Promise<boolean> => {
+        for (;;) {
+          if (child.exitCode !== null || child.signalCode !== null) return false;
+          if (await canConnect(port)) return true;
+          await delay(10);
+        }
+      })();
+      let ok: boolean;
+      try {
+        ok = await within(Promise.race([ready, exited.then(() => false)]), 5000, `nginx to accept connections on 127.0.0.1:${port}`);
+      } catch (err) {
+        child.kill('SIGKILL');
+        await waitExit(child);
+        throw err;
+      }
+      if (ok) {
+        const accessLogPath = join(dir, 'access.log');
+        let stopped = false;
+        return {
+          url: `http://127.0.0.1:${port}/`,
+          port,
+          accessLogPath,
+          accessLog: async () => (await readFile(accessLogPath, 'utf8')).split('\n').filter((l) => l !== ''),
+          stop: async () => {
+            if (stopped) return;
+            stopped = true;
+            if (child.exitCode === null && child.signalCode === null) {
+              child.kill('SIGTERM');
+              try {
+                await within(waitExit(child), 5000, `nginx pid ${child.pid ?? '?'} to exit after SIGTERM`);
+              } catch {
+                child.kill('SIGKILL');
+                await within(waitExit(child), 5000, `nginx pid ${child.pid ?? '?'} to exit after SIGKILL`);
+              }
+            }
+            await rm(dir, { recursive: true, force: true });
+          },
+        };
+      }
+      await waitExit(child);
+      const log = `${stderr}\n${await readFile(join(dir, 'error.log'), 'utf8').catch(() => '')}`;
+      if (!log.includes('Address already in use') || attempt >= 5) throw new Error(`nginx failed to start: ${log.trim()}`);
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
