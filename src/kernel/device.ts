@@ -45,7 +45,7 @@ const WORKER_MAX_WRITE = 1 << 20;
 
 function writeMessage(fd: number, chunks: readonly Buffer[]): 'ENOENT' | 'ENODEV' | undefined {
   try {
-    writevSync(fd, chunks as Buffer[]);
+    writevSync(fd, chunks);
     return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -19,7 +19,7 @@
 //   shutdown can wait for them: no task outlives the session unobserved.
 import { Errno, errnoFromCode, errnoName } from '../base/errno.js';
 import { FsError } from '../base/fs-error.js';
-import { toSafeNumber, type Fh, type Ino, type Unique } from '../base/ids.js';
+import { toSafeNumber, type Ino, type Unique } from '../base/ids.js';
 import { Deferred } from '../base/async.js';
 import type { Logger } from '../observability/logger.js';
 import * as abi from './abi.js';
@@ -427,13 +427,12 @@ export class FuseSession {
       this.#log.info({ minor: this.#minor, flags: `0x${this.#flags.toString(16)}`, maxWrite: info.maxWrite, reader: this.#device.kind }, 'fuse session initialized');
       this.#initialized.resolve(info);
     };
-    const hook = this.#ops.init;
-    if (!hook) {
+    if (!this.#ops.init) {
       finish();
       return;
     }
     const tracked = Promise.resolve()
-      .then(() => hook.call(this.#ops, info))
+      .then(() => this.#ops.init?.(info))
       .then(finish, (err: unknown) => {
         this.#log.error({ err }, 'filesystem init failed');
         this.#writeError(header.unique, Errno.EIO);
@@ -550,93 +549,93 @@ export class FuseSession {
     const ino = ctx.nodeid;
     switch (body.op) {
       case 'LOOKUP':
-        return [encodeEntryOut(await need(ops.lookup).call(ops, ctx, ino, body.name))];
+        return [encodeEntryOut(await invoke(ops, 'lookup', ctx, ino, body.name))];
       case 'GETATTR': {
         const fh = (body.getattrFlags & abi.FUSE_GETATTR_FH) !== 0 ? body.fh : undefined;
-        return [encodeAttrOut(await need(ops.getattr).call(ops, ctx, ino, fh))];
+        return [encodeAttrOut(await invoke(ops, 'getattr', ctx, ino, fh))];
       }
       case 'SETATTR':
-        return [encodeAttrOut(await need(ops.setattr).call(ops, ctx, ino, decodeSetattr(body)))];
+        return [encodeAttrOut(await invoke(ops, 'setattr', ctx, ino, decodeSetattr(body)))];
       case 'READLINK':
-        return [Buffer.from(await need(ops.readlink).call(ops, ctx, ino), 'utf8')];
+        return [Buffer.from(await invoke(ops, 'readlink', ctx, ino), 'utf8')];
       case 'SYMLINK':
-        return [encodeEntryOut(await need(ops.symlink).call(ops, ctx, ino, body.name, body.target))];
+        return [encodeEntryOut(await invoke(ops, 'symlink', ctx, ino, body.name, body.target))];
       case 'MKNOD':
-        return [encodeEntryOut(await need(ops.mknod).call(ops, ctx, ino, body.name, body.mode, body.rdev, body.umask))];
+        return [encodeEntryOut(await invoke(ops, 'mknod', ctx, ino, body.name, body.mode, body.rdev, body.umask))];
       case 'MKDIR':
-        return [encodeEntryOut(await need(ops.mkdir).call(ops, ctx, ino, body.name, body.mode, body.umask))];
+        return [encodeEntryOut(await invoke(ops, 'mkdir', ctx, ino, body.name, body.mode, body.umask))];
       case 'UNLINK':
-        await need(ops.unlink).call(ops, ctx, ino, body.name);
+        await invoke(ops, 'unlink', ctx, ino, body.name);
         return [];
       case 'RMDIR':
-        await need(ops.rmdir).call(ops, ctx, ino, body.name);
+        await invoke(ops, 'rmdir', ctx, ino, body.name);
         return [];
       case 'RENAME':
-        await need(ops.rename).call(ops, ctx, ino, body.name, body.newdir, body.newName, body.flags);
+        await invoke(ops, 'rename', ctx, ino, body.name, body.newdir, body.newName, body.flags);
         return [];
       case 'LINK':
-        return [encodeEntryOut(await need(ops.link).call(ops, ctx, body.oldnodeid, ino, body.name))];
+        return [encodeEntryOut(await invoke(ops, 'link', ctx, body.oldnodeid, ino, body.name))];
       case 'OPEN':
-        return [encodeOpenOut(await need(ops.open).call(ops, ctx, ino, body.flags))];
+        return [encodeOpenOut(await invoke(ops, 'open', ctx, ino, body.flags))];
       case 'OPENDIR':
-        return [encodeOpenOut(await need(ops.opendir).call(ops, ctx, ino, body.flags))];
+        return [encodeOpenOut(await invoke(ops, 'opendir', ctx, ino, body.flags))];
       case 'READ': {
-        const data = await need(ops.read).call(ops, ctx, ino, body.fh, toSafeNumber(body.offset, 'read offset'), body.size);
+        const data = await invoke(ops, 'read', ctx, ino, body.fh, toSafeNumber(body.offset, 'read offset'), body.size);
         return [data.length > body.size ? data.subarray(0, body.size) : data];
       }
       case 'WRITE': {
-        const n = await need(ops.write).call(ops, ctx, ino, body.fh, toSafeNumber(body.offset, 'write offset'), body.data, body.writeFlags, body.flags);
+        const n = await invoke(ops, 'write', ctx, ino, body.fh, toSafeNumber(body.offset, 'write offset'), body.data, body.writeFlags, body.flags);
         return [encodeWriteOut(n)];
       }
       case 'READDIR':
       case 'READDIRPLUS': {
         const packer = new DirentPacker(body.size, body.op === 'READDIRPLUS');
-        await need(ops.readdir).call(ops, ctx, ino, body.fh, body.offset, packer);
+        await invoke(ops, 'readdir', ctx, ino, body.fh, body.offset, packer);
         return [packer.finish()];
       }
       case 'STATFS': {
         const s = ops.statfs
-          ? await ops.statfs.call(ops, ctx, ino)
+          ? await invoke(ops, 'statfs', ctx, ino)
           : { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
         return [encodeStatfsOut(s)];
       }
       case 'RELEASE':
-        if (ops.release) await ops.release.call(ops, ctx, ino, body.fh, body.flags);
+        if (ops.release) await invoke(ops, 'release', ctx, ino, body.fh, body.flags);
         return [];
       case 'RELEASEDIR':
-        if (ops.releasedir) await ops.releasedir.call(ops, ctx, ino, body.fh, body.flags);
+        if (ops.releasedir) await invoke(ops, 'releasedir', ctx, ino, body.fh, body.flags);
         return [];
       case 'FSYNC':
-        await need(ops.fsync).call(ops, ctx, ino, body.fh, (body.fsyncFlags & abi.FUSE_FSYNC_FDATASYNC) !== 0);
+        await invoke(ops, 'fsync', ctx, ino, body.fh, (body.fsyncFlags & abi.FUSE_FSYNC_FDATASYNC) !== 0);
         return [];
       case 'FSYNCDIR':
-        await need(ops.fsyncdir).call(ops, ctx, ino, body.fh, (body.fsyncFlags & abi.FUSE_FSYNC_FDATASYNC) !== 0);
+        await invoke(ops, 'fsyncdir', ctx, ino, body.fh, (body.fsyncFlags & abi.FUSE_FSYNC_FDATASYNC) !== 0);
         return [];
       case 'FLUSH':
-        await need(ops.flush).call(ops, ctx, ino, body.fh, body.lockOwner);
+        await invoke(ops, 'flush', ctx, ino, body.fh, body.lockOwner);
         return [];
       case 'SETXATTR':
-        await need(ops.setxattr).call(ops, ctx, ino, body.name, body.value, body.flags);
+        await invoke(ops, 'setxattr', ctx, ino, body.name, body.value, body.flags);
         return [];
       case 'GETXATTR':
-        return xattrReply(await need(ops.getxattr).call(ops, ctx, ino, body.name, body.size), body.size);
+        return xattrReply(await invoke(ops, 'getxattr', ctx, ino, body.name, body.size), body.size);
       case 'LISTXATTR':
-        return xattrReply(await need(ops.listxattr).call(ops, ctx, ino, body.size), body.size);
+        return xattrReply(await invoke(ops, 'listxattr', ctx, ino, body.size), body.size);
       case 'REMOVEXATTR':
-        await need(ops.removexattr).call(ops, ctx, ino, body.name);
+        await invoke(ops, 'removexattr', ctx, ino, body.name);
         return [];
       case 'ACCESS':
-        await need(ops.access).call(ops, ctx, ino, body.mask);
+        await invoke(ops, 'access', ctx, ino, body.mask);
         return [];
       case 'CREATE': {
-        const r = await need(ops.create).call(ops, ctx, ino, body.name, body.mode, body.flags, body.umask);
+        const r = await invoke(ops, 'create', ctx, ino, body.name, body.mode, body.flags, body.umask);
         return [encodeCreateOut(r.entry, r.open)];
       }
       case 'FALLOCATE':
-        await need(ops.fallocate).call(ops, ctx, ino, body.fh, toSafeNumber(body.offset, 'fallocate offset'), toSafeNumber(body.length, 'fallocate length'), body.mode);
+        await invoke(ops, 'fallocate', ctx, ino, body.fh, toSafeNumber(body.offset, 'fallocate offset'), toSafeNumber(body.length, 'fallocate length'), body.mode);
         return [];
       case 'LSEEK':
-        return [encodeLseekOut(await need(ops.lseek).call(ops, ctx, ino, body.fh, toSafeNumber(body.offset, 'lseek offset'), body.whence))];
+        return [encodeLseekOut(await invoke(ops, 'lseek', ctx, ino, body.fh, toSafeNumber(body.offset, 'lseek offset'), body.whence))];
       case 'DESTROY':
         // The owner (FuseServer.unmount) calls ops.destroy once, after the device is closed.
         return [];
@@ -651,9 +650,14 @@ export class FuseSession {
   }
 }
 
-function need<F>(fn: F | undefined): F {
-  if (fn === undefined) throw new NotImplementedError('not implemented');
-  return fn;
+type OpName = Exclude<keyof FuseOps, 'init' | 'destroy' | 'forget'>;
+type OpFn<K extends OpName> = Extract<NonNullable<FuseOps[K]>, (...args: never[]) => unknown>;
+
+/** Calls ops[name] with `this` = ops, or throws NotImplementedError when it is not defined. */
+function invoke<K extends OpName>(ops: FuseOps, name: K, ...args: Parameters<OpFn<K>>): ReturnType<OpFn<K>> {
+  const fn = ops[name] as ((...a: unknown[]) => ReturnType<OpFn<K>>) | undefined;
+  if (fn === undefined) throw new NotImplementedError(`${name} is not implemented`);
+  return fn.apply(ops, args);
 }
 
 function xattrReply(value: Buffer, size: number): Buffer[] {
@@ -669,7 +673,7 @@ function timeMs(sec: bigint, nsec: number): number {
 function decodeSetattr(b: Extract<RequestBody, { op: 'SETATTR' }>): SetattrIn {
   const out: SetattrIn = { valid: b.valid };
   const v = b.valid;
-  if (v & abi.FATTR_FH) out.fh = b.fh as Fh;
+  if (v & abi.FATTR_FH) out.fh = b.fh;
   if (v & abi.FATTR_MODE) out.mode = b.mode;
   if (v & abi.FATTR_UID) out.uid = b.uid;
   if (v & abi.FATTR_GID) out.gid = b.gid;
