@@ -8,6 +8,7 @@ import { MemoryFs } from '../kernel/memory-fs.js';
 import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { runDemo } from './demo.js';
+import { UsageError, defaultCacheDir, runMount } from './mount-command.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -30,6 +31,42 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride((err) => {
       process.exit(err.exitCode);
+    });
+
+  program
+    .command('mount')
+    .description('Mount a remote (http(s)://… or a local directory) read-only, in the foreground.')
+    .argument('<remote>', 'http(s)://host/path/ or a local directory')
+    .argument('<mountpoint>', 'an existing empty directory')
+    .option('--cache-dir <dir>', 'where cached bytes and their catalogue live', defaultCacheDir())
+    .option('--cache-max-size <size>', 'hard cap on cached bytes (e.g. 10G)', parseSize)
+    .option('--deadline <seconds>', 'per-operation deadline: no syscall waits longer', parseSeconds, 30)
+    .option('--attr-ttl <seconds>', 'how long attributes and names are trusted', parseSeconds, 10)
+    .option('--dir-ttl <seconds>', 'how long a directory listing is reused', parseSeconds, 10)
+    .option('--download-concurrency <n>', 'concurrent remote requests', (v) => Number.parseInt(v, 10))
+    .option('--read-ahead-max <size>', 'largest read-ahead window per open file', parseSize)
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option('--allow-other', 'let other users access the mount', false)
+    .action(async (remote: string, mountpoint: string, o: { cacheDir: string; cacheMaxSize?: number; deadline: number; attrTtl: number; dirTtl: number; downloadConcurrency?: number; readAheadMax?: number; logLevel: LogLevelName; allowOther: boolean }) => {
+      const logger = createLogger({ level: o.logLevel });
+      try {
+        process.exitCode = await runMount({
+          remote,
+          mountpoint,
+          cacheDir: o.cacheDir,
+          ...(o.cacheMaxSize === undefined ? {} : { cacheMaxSizeBytes: o.cacheMaxSize }),
+          deadlineSeconds: o.deadline,
+          attrTtlSeconds: o.attrTtl,
+          dirTtlSeconds: o.dirTtl,
+          ...(o.downloadConcurrency === undefined ? {} : { downloadConcurrency: o.downloadConcurrency }),
+          ...(o.readAheadMax === undefined ? {} : { readAheadMaxBytes: o.readAheadMax }),
+          allowOther: o.allowOther,
+          logger,
+        });
+      } catch (err) {
+        fail(err);
+      }
+      logger.flush();
     });
 
   program
@@ -93,7 +130,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function fail(err: unknown): never {
-  const message = err instanceof MountError ? err.message : err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`fusestream: ${message}\n`);
-  process.exit(err instanceof MountError ? 2 : 1);
+  process.exit(err instanceof MountError || err instanceof UsageError ? 2 : 1);
 }

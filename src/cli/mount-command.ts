@@ -1,0 +1,106 @@
+// `fusestream mount <remote> <mountpoint>`: the composition root of a real mount. It is the
+// only place that picks a remote implementation. Ownership: this function creates the remote,
+// the data cache, the core filesystem and the server, and closes them in reverse order.
+import { mkdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../observability/logger.js';
+import type { Remote } from '../remote/remote.js';
+import { RemoteError } from '../remote/remote-error.js';
+import { HttpRemote } from '../remote/http/http-remote.js';
+import { LocalRemote } from '../remote/local/local-remote.js';
+import { DataCache } from '../data/data-cache.js';
+import { RemoteFs } from '../core/remote-fs.js';
+import { RemoteFsOps } from '../bridge/remote-ops.js';
+import { FuseServer } from '../kernel/fuse-server.js';
+import { runUntilStopped } from './run-mounted.js';
+
+export interface MountCommandOptions {
+  remote: string;
+  mountpoint: string;
+  cacheDir?: string;
+  cacheMaxSizeBytes?: number;
+  deadlineSeconds: number;
+  attrTtlSeconds: number;
+  dirTtlSeconds: number;
+  downloadConcurrency?: number;
+  readAheadMaxBytes?: number;
+  allowOther: boolean;
+  logger: Logger;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'USAGE';
+}
+
+export function makeRemote(spec: string, logger: Logger): Remote {
+  if (/^https?:\/\//i.test(spec)) {
+    let url: URL;
+    try {
+      url = new URL(spec.endsWith('/') ? spec : `${spec}/`);
+    } catch (cause) {
+      throw new UsageError(`"${spec}" is not a valid URL`, { cause });
+    }
+    return new HttpRemote({ baseUrl: url.href, logger });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
+    throw new UsageError(`unsupported remote "${spec}": use http(s)://… or a local directory`);
+  }
+  const root = resolve(spec);
+  let isDir = false;
+  try {
+    isDir = statSync(root).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new UsageError(`remote "${spec}" is neither an http(s) URL nor an existing directory`);
+  return new LocalRemote({ root, logger });
+}
+
+export function defaultCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fusestream');
+}
+
+export async function runMount(o: MountCommandOptions): Promise<number> {
+  const log = o.logger;
+  const remote = makeRemote(o.remote, log);
+  try {
+    // Fail fast with a clear message when the remote is unreachable or not a directory.
+    await remote.list('', AbortSignal.timeout(o.deadlineSeconds * 1000)).catch((err: unknown) => {
+      const why = err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
+      throw new UsageError(`cannot list the remote ${remote.id} (${why})`, { cause: err });
+    });
+    const cacheDir = resolve(o.cacheDir ?? defaultCacheDir());
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    const config: Record<string, number> = { operationDeadlineMs: Math.max(1, Math.round(o.deadlineSeconds * 1000)) };
+    if (o.cacheMaxSizeBytes !== undefined) config.cacheCapBytes = o.cacheMaxSizeBytes;
+    if (o.downloadConcurrency !== undefined) config.downloadConcurrency = o.downloadConcurrency;
+    if (o.readAheadMaxBytes !== undefined) config.readAheadMaxBytes = o.readAheadMaxBytes;
+    const data = await DataCache.open({ cacheDir, remote, config, logger: log });
+    try {
+      const fs = new RemoteFs({
+        remote,
+        data,
+        logger: log,
+        config: { attrTtlMs: o.attrTtlSeconds * 1000, entryTtlMs: o.attrTtlSeconds * 1000, dirTtlMs: o.dirTtlSeconds * 1000 },
+      });
+      const server = await FuseServer.start({
+        mountpoint: o.mountpoint,
+        ops: new RemoteFsOps(fs, log),
+        logger: log,
+        // The session's deadline is a backstop one second behind the data layer's own.
+        deadlineMs: o.deadlineSeconds * 1000 + 1000,
+        readOnly: true,
+        allowOther: o.allowOther,
+        fsName: remote.id,
+      });
+      process.stdout.write(`mounted ${remote.id} on ${server.mountpoint} (read-only); Ctrl-C unmounts\n`);
+      return await runUntilStopped(server, log);
+    } finally {
+      await data.close();
+    }
+  } finally {
+    await remote.close();
+  }
+}

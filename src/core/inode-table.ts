@@ -1,0 +1,120 @@
+// The inode table: kernel node ids ↔ remote paths, with the kernel's lookup counts.
+//
+// Invariants:
+// - A path keeps its inode number for the life of the mount (the path → ino map is never
+//   pruned), so `ls -i` and hard-link-free tools see stable numbers even across FORGET.
+// - `nlookup` counts the references the kernel holds: +1 for every LOOKUP/CREATE/MKDIR/SYMLINK
+//   reply and every READDIRPLUS entry with a non-zero nodeid; FORGET/BATCH_FORGET subtract.
+//   It never goes negative (a forget for more than we handed out is logged and clamped).
+// - An inode with nlookup 0 and no open handle may be dropped from the live table; its number
+//   stays reserved for its path. The root (ino 1) is never dropped.
+// - `generation` is 0: inode numbers are never reused for a different path in one mount.
+// No locks: every method is synchronous.
+import { asIno, ROOT_INO, type Ino } from '../base/ids.js';
+import type { Logger } from '../observability/logger.js';
+import type { EntryType } from '../remote/remote.js';
+
+export interface InodeAttrs {
+  type: EntryType;
+  size: number;
+  mtimeMs: number;
+  etag?: string;
+  /** False when size/mtime came from a listing that was not exact (e.g. an HTML index). */
+  exact: boolean;
+}
+
+export interface Inode {
+  readonly ino: Ino;
+  /** Remote-relative path, '' for the root. */
+  readonly path: string;
+  attrs: InodeAttrs;
+  /** When attrs were last confirmed by the remote (clock ms). */
+  attrsAt: number;
+  nlookup: bigint;
+  openHandles: number;
+}
+
+export class InodeTable {
+  readonly #byIno = new Map<Ino, Inode>();
+  readonly #inoByPath = new Map<string, Ino>();
+  readonly #log: Logger;
+  #next = 2n;
+
+  constructor(rootAttrs: InodeAttrs, nowMs: number, log: Logger) {
+    this.#log = log;
+    this.#inoByPath.set('', ROOT_INO);
+    this.#byIno.set(ROOT_INO, { ino: ROOT_INO, path: '', attrs: rootAttrs, attrsAt: nowMs, nlookup: 1n, openHandles: 0 });
+  }
+
+  get size(): number {
+    return this.#byIno.size;
+  }
+
+  get(ino: Ino): Inode | undefined {
+    return this.#byIno.get(ino);
+  }
+
+  byPath(path: string): Inode | undefined {
+    const ino = this.#inoByPath.get(path);
+    return ino === undefined ? undefined : this.#byIno.get(ino);
+  }
+
+  /**
+   * Returns the inode for `path`, creating or reviving it with `attrs`; the caller decides
+   * whether the kernel takes a reference (`ref`).
+   */
+  upsert(path: string, attrs: InodeAttrs, nowMs: number): Inode {
+    let ino = this.#inoByPath.get(path);
+    if (ino === undefined) {
+      ino = asIno(this.#next++);
+      this.#inoByPath.set(path, ino);
+    }
+    let node = this.#byIno.get(ino);
+    if (!node) {
+      node = { ino, path, attrs, attrsAt: nowMs, nlookup: 0n, openHandles: 0 };
+      this.#byIno.set(ino, node);
+    } else {
+      node.attrs = attrs;
+      node.attrsAt = nowMs;
+    }
+    return node;
+  }
+
+  /** The kernel took one more reference (a LOOKUP reply or a READDIRPLUS entry). */
+  ref(node: Inode): void {
+    node.nlookup += 1n;
+  }
+
+  forget(ino: Ino, n: bigint): void {
+    const node = this.#byIno.get(ino);
+    if (!node) {
+      this.#log.warn({ ino, n }, 'forget for an unknown inode');
+      return;
+    }
+    if (n > node.nlookup) {
+      this.#log.warn({ ino, n, nlookup: node.nlookup }, 'forget exceeds lookup count; clamped');
+      n = node.nlookup;
+    }
+    node.nlookup -= n;
+    this.#maybeDrop(node);
+  }
+
+  handleOpened(node: Inode): void {
+    node.openHandles++;
+  }
+
+  handleClosed(node: Inode): void {
+    node.openHandles = Math.max(0, node.openHandles - 1);
+    this.#maybeDrop(node);
+  }
+
+  #maybeDrop(node: Inode): void {
+    if (node.ino === ROOT_INO || node.nlookup > 0n || node.openHandles > 0) return;
+    this.#byIno.delete(node.ino);
+  }
+
+  /** Every live inode (for the change poller and status). */
+  values(): IterableIterator<Inode> {
+    return this.#byIno.values();
+  }
+}
