@@ -124,7 +124,7 @@ export class RemoteFs {
 
   #attrsFromEntry(e: RemoteEntry, exactListing: boolean): InodeAttrs {
     const exact = exactListing && e.size !== undefined && e.mtimeMs !== undefined;
-    const attrs: InodeAttrs = { type: e.type, size: e.size ?? 0, mtimeMs: e.mtimeMs ?? 0, exact: e.type === 'dir' || exact };
+    const attrs: InodeAttrs = { type: e.type, size: e.size ?? 0, mtimeMs: e.mtimeMs ?? e.approxMtimeMs ?? 0, exact: e.type === 'dir' || exact };
     if (e.etag !== undefined) attrs.etag = e.etag;
     return attrs;
   }

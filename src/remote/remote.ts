@@ -15,6 +15,11 @@ export interface RemoteEntry {
   size?: number;
   /** Epoch ms; undefined when unknown or not exact. */
   mtimeMs?: number;
+  /**
+   * A rounded mtime for display only (e.g. minute precision from an HTML index). Never part of
+   * a fingerprint.
+   */
+  approxMtimeMs?: number;
   /** Strong or weak ETag as the server sent it (with quotes), when known. */
   etag?: string;
 }

@@ -105,14 +105,14 @@ void describe('nginx autoindex HTML', () => {
   void test('is detected and parsed with exact sizes only where exact', () => {
     assert.equal(parsed.format, 'nginx-html');
     assert.equal(parsed.exact, false);
-    assert.deepEqual(m.get('nested'), { name: 'nested', type: 'dir' });
-    assert.deepEqual(m.get('a b ü.txt'), { name: 'a b ü.txt', type: 'file', size: 1234 });
-    assert.deepEqual(m.get('100% sure#?.bin'), { name: '100% sure#?.bin', type: 'file', size: 1048576 });
-    assert.deepEqual(m.get('empty'), { name: 'empty', type: 'file', size: 0 });
-    assert.deepEqual(m.get('rounded.bin'), { name: 'rounded.bin', type: 'file' }, '"12K" is not exact');
+    assert.deepEqual(m.get('nested'), { name: 'nested', type: 'dir', approxMtimeMs: Date.UTC(2025, 10, 19, 21, 2) });
+    assert.deepEqual(m.get('a b ü.txt'), { name: 'a b ü.txt', type: 'file', size: 1234, approxMtimeMs: Date.UTC(2025, 10, 19, 21, 2) });
+    assert.deepEqual(m.get('100% sure#?.bin'), { name: '100% sure#?.bin', type: 'file', size: 1048576, approxMtimeMs: Date.UTC(2025, 10, 19, 21, 3) });
+    assert.deepEqual(m.get('empty'), { name: 'empty', type: 'file', size: 0, approxMtimeMs: Date.UTC(2025, 10, 19, 21, 3) });
+    assert.deepEqual(m.get('rounded.bin'), { name: 'rounded.bin', type: 'file', approxMtimeMs: Date.UTC(2025, 10, 19, 21, 3) }, '"12K" is not exact');
     assert.equal(m.get('this-is-a-very-long-file-name-that-nginx-will-truncate-in-display.bin')?.size, 42);
     assert.equal(m.get('a&b.txt')?.size, 7);
-    for (const e of parsed.entries) assert.equal(e.mtimeMs, undefined, 'minute-precision dates are not exact');
+    for (const e of parsed.entries) assert.equal(e.mtimeMs, undefined, 'minute-precision dates are not exact: display-only approxMtimeMs');
   });
 
   void test('refuses hostile names and skips the parent link', () => {

@@ -103,7 +103,7 @@ export class ListingBuilder {
   readonly refused: RefusedListingName[] = [];
   readonly #seen = new Set<string>();
 
-  add(link: LinkResult, extra: { size?: number; mtimeMs?: number } = {}): void {
+  add(link: LinkResult, extra: { size?: number; mtimeMs?: number; approxMtimeMs?: number } = {}): void {
     if (link.kind === 'skip') return;
     if (link.kind === 'refused') {
       this.refused.push({ raw: link.raw, reason: link.reason });
@@ -114,6 +114,7 @@ export class ListingBuilder {
     const entry: RemoteEntry = { name: link.name, type: link.isDir ? 'dir' : 'file' };
     if (!link.isDir && extra.size !== undefined) entry.size = extra.size;
     if (extra.mtimeMs !== undefined) entry.mtimeMs = extra.mtimeMs;
+    if (extra.approxMtimeMs !== undefined) entry.approxMtimeMs = extra.approxMtimeMs;
     this.entries.push(entry);
   }
 
