@@ -216,11 +216,31 @@ export class FaultServer {
     return o;
   }
 
+  #listing(dir: string): { name: string; type: 'file' | 'directory'; mtime: string; size?: number }[] {
+    const out = new Map<string, { name: string; type: 'file' | 'directory'; mtime: string; size?: number }>();
+    for (const [p, o] of this.#objects) {
+      if (!p.startsWith(dir)) continue;
+      const rest = p.slice(dir.length);
+      const slash = rest.indexOf('/');
+      const mtime = new Date(lastModified(o)).toUTCString();
+      if (slash < 0) out.set(rest, { name: rest, type: 'file', mtime, size: o.size });
+      else out.set(rest.slice(0, slash), { name: rest.slice(0, slash), type: 'directory', mtime });
+    }
+    return [...out.values()];
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const n = ++this.stats.requests;
     const method = req.method ?? 'GET';
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     await this.onRequest?.({ method, path, headers: req.headers, n });
+    if (path.endsWith('/') && method === 'GET') {
+      // A directory: an nginx-style JSON listing of the objects directly under it, so the
+      // fault server can back a whole mount. Listings are never faulted.
+      const body = Buffer.from(JSON.stringify(this.#listing(path)));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body);
+      return;
+    }
     const obj = this.#objects.get(path);
     if (obj === undefined) {
       res.writeHead(404, { 'content-length': '0' }).end();

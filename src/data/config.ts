@@ -1,0 +1,110 @@
+// DataConfig: every size, bound and timeout the data layer uses, in one object with
+// documented defaults. The CLI maps its flags/env/config file onto this; nothing in src/data
+// hard-codes a number that is not derived from here.
+//
+// Invariants (checked by `resolveDataConfig`):
+// - all sizes and counts are positive integers; chunkSizeBytes divides nothing in particular
+//   but every download is aligned to it;
+// - readAheadInitialBytes <= readAheadMaxBytes <= readAheadBudgetBytes;
+// - perFileCapBytes <= cacheCapBytes; chunkSizeBytes <= maxRequestBytes.
+
+export interface DataConfig {
+  /**
+   * Downloads are planned in units of this size (aligned to multiples of it), so a 4 KiB read
+   * fetches the surrounding 1 MiB once instead of 256 tiny requests. 1 MiB matches the
+   * kernel's maximum READ size with FUSE_MAX_PAGES (RESEARCH.md Part 1 §2).
+   */
+  chunkSizeBytes: number;
+  /**
+   * Upper bound of one remote request. Longer missing ranges are split. A streaming GET is
+   * 1.5–2x faster than per-READ range requests (RESEARCH.md Part 1 §2), so this is large.
+   */
+  maxRequestBytes: number;
+  /** First read-ahead window of a handle, and the window after every seek. */
+  readAheadInitialBytes: number;
+  /** The window doubles on each sequential read up to this. */
+  readAheadMaxBytes: number;
+  /** Global bound on read-ahead bytes requested but not yet landed, over all handles. */
+  readAheadBudgetBytes: number;
+  /** Concurrent remote requests (downloads) of this cache. */
+  downloadConcurrency: number;
+  /** Downloads that may wait for a slot; further callers wait for queue space. */
+  downloadQueueMax: number;
+  /** Deadline of one read operation (and of one download's retries). */
+  operationDeadlineMs: number;
+  /** Hard cap on the bytes of all cache files together. */
+  cacheCapBytes: number;
+  /** Hard cap on the cached bytes of one object. Reads past it are served uncached. */
+  perFileCapBytes: number;
+  /** Period of the background cleanup loop. */
+  cleanupIntervalMs: number;
+  /** The cleanup loop evicts down to this fraction of the cap, leaving headroom for fills. */
+  cleanupTargetRatio: number;
+  /** First retry delay of a transient download failure (then doubling, jittered). */
+  retryBaseMs: number;
+  /** Longest single retry delay. */
+  retryMaxMs: number;
+  /** Attempts of one download before its last error is final (the deadline may stop it sooner). */
+  retryMaxAttempts: number;
+  /** Newly present ranges are written to the store at most this long after they land. */
+  persistIntervalMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_DATA_CONFIG: Readonly<DataConfig> = Object.freeze({
+  chunkSizeBytes: 1 * MiB,
+  maxRequestBytes: 8 * MiB,
+  readAheadInitialBytes: 128 * 1024,
+  readAheadMaxBytes: 8 * MiB,
+  readAheadBudgetBytes: 64 * MiB,
+  downloadConcurrency: 8,
+  downloadQueueMax: 64,
+  operationDeadlineMs: 30_000,
+  cacheCapBytes: 10 * 1024 * MiB,
+  perFileCapBytes: 10 * 1024 * MiB,
+  cleanupIntervalMs: 60_000,
+  cleanupTargetRatio: 0.9,
+  retryBaseMs: 100,
+  retryMaxMs: 5_000,
+  retryMaxAttempts: 6,
+  persistIntervalMs: 1_000,
+});
+
+export class DataConfigError extends Error {
+  override readonly name = 'DataConfigError';
+  readonly code = 'DATA_CONFIG';
+}
+
+/** Fills defaults and checks the invariants above; throws DataConfigError on a bad value. */
+export function resolveDataConfig(partial: Partial<DataConfig> = {}): DataConfig {
+  const c: DataConfig = { ...DEFAULT_DATA_CONFIG, ...partial };
+  if (partial.cacheCapBytes !== undefined && partial.perFileCapBytes === undefined) {
+    c.perFileCapBytes = c.cacheCapBytes;
+  }
+  for (const [k, v] of Object.entries(c)) {
+    if (k === 'cleanupTargetRatio') continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new DataConfigError(`data config ${k} must be a positive integer, got ${String(v)}`);
+    }
+  }
+  if (!(c.cleanupTargetRatio > 0 && c.cleanupTargetRatio <= 1)) {
+    throw new DataConfigError(`data config cleanupTargetRatio must be in (0, 1], got ${c.cleanupTargetRatio}`);
+  }
+  if (c.readAheadInitialBytes > c.readAheadMaxBytes) {
+    throw new DataConfigError('data config readAheadInitialBytes must not exceed readAheadMaxBytes');
+  }
+  if (c.readAheadMaxBytes > c.readAheadBudgetBytes) {
+    throw new DataConfigError('data config readAheadMaxBytes must not exceed readAheadBudgetBytes');
+  }
+  if (c.perFileCapBytes > c.cacheCapBytes) {
+    throw new DataConfigError('data config perFileCapBytes must not exceed cacheCapBytes');
+  }
+  if (c.chunkSizeBytes > c.maxRequestBytes) {
+    throw new DataConfigError('data config chunkSizeBytes must not exceed maxRequestBytes');
+  }
+  if (c.retryBaseMs > c.retryMaxMs) {
+    throw new DataConfigError('data config retryBaseMs must not exceed retryMaxMs');
+  }
+  return c;
+}

@@ -1,0 +1,465 @@
+// DataCache scenarios: concurrent readers, close while reading, several files, the missed
+// wakeup window, eviction under load, restart and changed objects. Deterministic: the fake
+// remote moves only when told (manual reads) or in fixed chunk steps, hooks expose the exact
+// points that matter, and every wait goes through `within`.
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { Barrier, Deferred, Gate, within } from '../../src/base/async.js';
+import type { DataCache, FileReader } from '../../src/data/data-cache.js';
+import { ClosedError, ChangedError } from '../../src/data/errors.js';
+import type { DataHooks } from '../../src/data/hooks.js';
+import { HttpRemote } from '../../src/remote/http/http-remote.js';
+import { LocalRemote } from '../../src/remote/local/local-remote.js';
+import type { Remote } from '../../src/remote/remote.js';
+import { nginxAvailable, startNginx } from '../support/nginx.js';
+import { checkRamp, writeRampFile } from '../support/ramp.js';
+import { FakeRemote } from './fake-remote.js';
+import { KiB, MiB, assertGaugesZero, assertRamp, openCache, openFds, prng, removeDir, tempDir } from './support.js';
+
+const T = 10_000; // generous bound for anything that should take milliseconds
+
+/** Observes a promise at once (no unhandled rejection) and reports how it settled. */
+function settle<V>(p: Promise<V>): Promise<PromiseSettledResult<V>> {
+  return p.then(
+    (value) => ({ status: 'fulfilled', value }) as const,
+    (reason: unknown) => ({ status: 'rejected', reason }) as const,
+  );
+}
+
+void describe('DataCache', () => {
+  let dir: string;
+  let fdsBefore: number;
+  const caches: DataCache[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeEach(() => {
+    dir = tempDir();
+    fdsBefore = openFds();
+  });
+
+  afterEach(async () => {
+    try {
+      for (const c of caches.splice(0)) {
+        await within(c.close(), T, 'the data cache to close at teardown');
+        assertGaugesZero(c.stats(), 'after cache close');
+      }
+      for (const f of cleanups.splice(0).reverse()) await within(f(), T, 'a test fixture to stop');
+      assert.equal(openFds(), fdsBefore, 'file descriptors leaked');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  async function track(p: Promise<DataCache>): Promise<DataCache> {
+    const c = await p;
+    caches.push(c);
+    return c;
+  }
+
+  void test('1. eight concurrent readers with random reads over a 32 MiB ramp object get exact bytes', async () => {
+    const size = 32 * MiB;
+    const root = join(dir, 'remote');
+    mkdirSync(root);
+    await writeRampFile(join(root, 'big.bin'), size);
+    // The real thing where we can: nginx on 127.0.0.1 through HttpRemote; else the local remote.
+    let remote: Remote;
+    if (nginxAvailable()) {
+      const ng = await startNginx({ root });
+      cleanups.push(() => ng.stop());
+      remote = new HttpRemote({ baseUrl: ng.url });
+    } else {
+      remote = new LocalRemote({ root, chunkBytes: 64 * KiB });
+    }
+    cleanups.push(() => remote.close());
+    const st = await remote.stat('big.bin', new AbortController().signal);
+    const fp = { size: st.size, ...(st.etag !== undefined ? { etag: st.etag } : {}), ...(st.mtimeMs !== undefined ? { mtimeMs: st.mtimeMs } : {}) };
+    const cache = await track(openCache({ remote, dir }));
+    const rnd = prng(1);
+    const workers = Array.from({ length: 8 }, async (_, w) => {
+      const reader = await cache.openFile('big.bin', fp, size);
+      try {
+        for (let i = 0; i < 40; i++) {
+          const sequential = w % 2 === 0;
+          const off = sequential ? (i * 200 * KiB + w * 4 * MiB) % size : Math.floor(rnd() * size);
+          const len = 1 + Math.floor(rnd() * 256 * KiB);
+          const buf = await reader.read(off, len);
+          assert.equal(buf.length, Math.min(len, size - off));
+          assert.equal(checkRamp(buf, off), -1, `worker ${w} read ${i} at ${off}: wrong bytes`);
+        }
+      } finally {
+        await reader.close();
+      }
+    });
+    await within(Promise.all(workers), 60_000, '8 readers to finish their random reads');
+    const s = cache.stats();
+    assertGaugesZero(s, 'after the readers closed');
+    assert.ok(s.bytesFetched <= size + 8 * MiB, `fetched ${s.bytesFetched} bytes, more than the object plus slack`);
+  });
+
+  void test('2. close while reads are starting: each read returns data or ClosedError, nothing hangs', async () => {
+    const remote = new FakeRemote({ chunkBytes: 64 * KiB });
+    const fp = remote.setObject('f', 4 * MiB, 2);
+    const cache = await track(openCache({ remote, dir }));
+    for (const order of ['close-then-release', 'release-then-close', 'release-turn-close'] as const) {
+      const reader = await cache.openFile('f', fp, 4 * MiB);
+      const n = 6;
+      const ready = new Barrier(n + 1);
+      const start = new Gate();
+      const reads = Array.from({ length: n }, async (_, i) => {
+        await ready.arrive();
+        await start.wait();
+        return reader.read(i * 600 * KiB, 100 * KiB);
+      });
+      await within(ready.arrive(), T, 'all readers to be ready at the start barrier');
+      let closing: Promise<void>;
+      if (order === 'close-then-release') {
+        closing = reader.close();
+        start.open();
+      } else if (order === 'release-then-close') {
+        start.open();
+        closing = reader.close();
+      } else {
+        start.open();
+        await new Promise<void>((r) => setImmediate(r));
+        closing = reader.close();
+      }
+      const results = await within(Promise.allSettled(reads), T, `reads to settle (${order})`);
+      await within(closing, T, `the reader to close (${order})`);
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') assertRamp(r.value, i * 600 * KiB, 2, `${order} read ${i}`);
+        else assert.ok(r.reason instanceof ClosedError, `${order} read ${i}: ${String(r.reason)}`);
+      });
+    }
+    assertGaugesZero(cache.stats(), 'after every reader closed');
+    assert.equal(remote.openBodies, 0, 'remote bodies left open');
+  });
+
+  void test('3. close while readers wait on a stalled download: all get ClosedError promptly, the request is aborted', async () => {
+    const remote = new FakeRemote({ mode: 'manual', chunkBytes: 64 * KiB });
+    const fp = remote.setObject('f', 4 * MiB, 3);
+    const waiting = { n: 0, d: new Deferred<void>() };
+    const hooks: DataHooks = {
+      onSawMissing: () => {
+        if (++waiting.n === 4) waiting.d.resolve();
+      },
+    };
+    const cache = await track(openCache({ remote, dir, hooks }));
+    const reader = await cache.openFile('f', fp, 4 * MiB);
+    const first = reader.read(0, 64 * KiB);
+    await within(remote.readsReached(1), T, 'the first download to reach the remote');
+    const dl = remote.reads[0];
+    assert.ok(dl);
+    dl.deliver(64 * KiB); // the first chunk, then the server stalls
+    assertRamp(await within(first, T, 'the first chunk to be served'), 0, 3, 'first chunk');
+    const later = [100 * KiB, 300 * KiB, 900 * KiB].map((o) => settle(reader.read(o, 4 * KiB)));
+    await within(waiting.d.promise, T, 'three later readers to register their waiters');
+    assert.equal(cache.stats().waiters, 3);
+    await within(reader.close(), T, 'close to return while readers wait on a stalled download');
+    const results = await within(Promise.all(later), T, 'waiting readers to see the closed error');
+    for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof ClosedError, r.status);
+    await within(dl.whenClosed, T, 'the stalled remote request to be aborted');
+    assert.ok(dl.aborted, 'the stalled body was aborted, not completed');
+    assert.equal(remote.openBodies, 0);
+    assertGaugesZero(cache.stats(), 'after close');
+  });
+
+  void test('4. five cache files in parallel with mixed readers: no cross-contamination', async () => {
+    const remote = new FakeRemote({ chunkBytes: 48 * KiB });
+    const sizes = [3 * MiB + 17, 2 * MiB, 5 * MiB - 3, 1 * MiB + 1, 4 * MiB];
+    const fps = sizes.map((s, i) => remote.setObject(`obj${i}`, s, 10 + i));
+    const cache = await track(openCache({ remote, dir, config: { chunkSizeBytes: 256 * KiB, maxRequestBytes: 1 * MiB } }));
+    const rnd = prng(4);
+    const jobs: Promise<void>[] = [];
+    for (let f = 0; f < 5; f++) {
+      for (let h = 0; h < 3; h++) {
+        jobs.push(
+          (async () => {
+            const size = sizes[f] ?? 0;
+            const reader = await cache.openFile(`obj${f}`, fps[f] ?? { size }, size);
+            try {
+              for (let i = 0; i < 25; i++) {
+                const off = h === 0 ? Math.min(i * 128 * KiB, size - 1) : Math.floor(rnd() * size);
+                const len = 1 + Math.floor(rnd() * 300 * KiB);
+                const buf = await reader.read(off, len);
+                assert.equal(buf.length, Math.min(len, size - off));
+                assertRamp(buf, off, 10 + f, `file ${f} handle ${h} read ${i}`);
+              }
+            } finally {
+              await reader.close();
+            }
+          })(),
+        );
+      }
+    }
+    await within(Promise.all(jobs), 60_000, 'readers of five files to finish');
+    assertGaugesZero(cache.stats(), 'after all readers closed');
+  });
+
+  void test('5. closing file A while file B is opened and read concurrently: no deadlock, no interference', async () => {
+    const remote = new FakeRemote({ chunkBytes: 64 * KiB });
+    remote.manualPaths.add('a');
+    const fa = remote.setObject('a', 2 * MiB, 21);
+    const fb = remote.setObject('b', 3 * MiB, 22);
+    const cache = await track(openCache({ remote, dir }));
+    const a = await cache.openFile('a', fa, 2 * MiB);
+    const aReads = [0, 512 * KiB, 1536 * KiB].map((o) => settle(a.read(o, 8 * KiB)));
+    await within(remote.readsReached(1), T, 'file A to start its (stalled) download');
+    const bJob = (async () => {
+      const b = await cache.openFile('b', fb, 3 * MiB);
+      try {
+        for (let off = 0; off < 3 * MiB; off += 256 * KiB) assertRamp(await b.read(off, 256 * KiB), off, 22, `b at ${off}`);
+      } finally {
+        await b.close();
+      }
+    })();
+    const aClose = a.close();
+    await within(Promise.all([aClose, bJob]), T, 'closing A and reading B concurrently to finish');
+    for (const r of await Promise.all(aReads)) assert.ok(r.status === 'rejected' && r.reason instanceof ClosedError);
+    assert.equal(remote.openBodies, 0);
+    assertGaugesZero(cache.stats(), 'after A and B closed');
+  });
+
+  void test('7. a download landing exactly while a reader is about to wait never loses the wakeup', async () => {
+    // The window: a reader sees its bytes missing and must register a waiter; if data could
+    // land between the look and the registration, nobody would ever wake it. The data layer
+    // looks and registers in one synchronous step, so nothing can run in between.
+    //
+    // We reproduce every ordering around that window deterministically:
+    // (a) the beforeLanded hook holds the only download between "written" and "present";
+    //     a second reader of the same bytes starts k microtask turns after the hold is
+    //     released, for k = 0..30, so its look falls before, at and after the moment the
+    //     bytes become present (landing takes a few turns after release);
+    // (b) the onSawMissing hook runs *inside* the window (after the look, before the
+    //     registration) and releases the held download right there.
+    // In each case the read must return the right bytes from the one download (no second
+    // request: it joined the download rather than fetching again), and no waiter is left.
+    const remote = new FakeRemote({ chunkBytes: 1 * MiB });
+    let hold: { reached: Deferred<void>; gate: Gate } | undefined;
+    let inWindow: (() => void) | undefined;
+    const hooks: DataHooks = {
+      beforeLanded: async () => {
+        const h = hold;
+        if (!h) return;
+        h.reached.resolve();
+        await h.gate.wait();
+      },
+      onSawMissing: () => inWindow?.(),
+    };
+    const cache = await track(
+      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
+    );
+    for (let k = 0; k <= 31; k++) {
+      const path = `w${k}`;
+      const fp = remote.setObject(path, 1 * MiB, k);
+      const readsBefore = remote.reads.length;
+      const h = { reached: new Deferred<void>(), gate: new Gate() };
+      hold = h;
+      const r1 = await cache.openFile(path, fp, 1 * MiB);
+      const r2 = await cache.openFile(path, fp, 1 * MiB);
+      const first = r1.read(0, 4 * KiB);
+      await within(h.reached.promise, T, `download of ${path} to be written and held before landing`);
+      let second: Promise<Buffer>;
+      if (k === 31) {
+        // (b): release the download from inside the reader's look-then-register step.
+        let released = false;
+        inWindow = () => {
+          if (released) return;
+          released = true;
+          h.gate.open();
+        };
+        second = r2.read(512 * KiB, 4 * KiB);
+        assert.ok(released, 'the hook ran inside the window');
+        inWindow = undefined;
+      } else {
+        h.gate.open();
+        for (let i = 0; i < k; i++) await Promise.resolve();
+        second = r2.read(512 * KiB, 4 * KiB);
+      }
+      assertRamp(await within(second, T, `reader 2 of ${path} to be woken (k=${k})`), 512 * KiB, k, `reader 2 k=${k}`);
+      assertRamp(await within(first, T, `reader 1 of ${path}`), 0, k, `reader 1 k=${k}`);
+      assert.equal(remote.reads.length - readsBefore, 1, `k=${k}: one download served both readers`);
+      assert.equal(cache.stats().waiters, 0);
+      hold = undefined;
+      await r1.close();
+      await r2.close();
+    }
+    assertGaugesZero(cache.stats(), 'after the window sweep');
+  });
+
+  void test('8. eviction under concurrent reads and fills: cap honoured at every chunk, no open object evicted, sizes add up', async () => {
+    const remote = new FakeRemote({ chunkBytes: 32 * KiB });
+    const objects = Array.from({ length: 8 }, (_, i) => ({ path: `e${i}`, size: 1 * MiB - i * 1000, seed: 50 + i }));
+    objects.push({ path: 'big', size: 4 * MiB, seed: 60 });
+    const fps = objects.map((o) => remote.setObject(o.path, o.size, o.seed));
+    const violations: string[] = [];
+    const openIds = new Map<number, number>();
+    let chunks = 0;
+    let evictions = 0;
+    const hooks: DataHooks = {
+      afterChunkLanded: (i) => {
+        chunks++;
+        if (i.usedBytes + i.reservedBytes > i.capBytes) violations.push(`cap crossed: ${i.usedBytes}+${i.reservedBytes} > ${i.capBytes}`);
+        if (i.fileBytes > i.perFileCapBytes) violations.push(`per-file cap crossed by ${i.debugId}: ${i.fileBytes}`);
+      },
+      onEvicted: ({ objectId }) => {
+        evictions++;
+        if (openIds.has(objectId)) violations.push(`evicted object ${objectId} while a reader had it open`);
+      },
+    };
+    const cap = 3 * MiB;
+    const cache = await track(
+      openCache({
+        remote,
+        dir,
+        hooks,
+        config: {
+          cacheCapBytes: cap,
+          perFileCapBytes: 2 * MiB,
+          chunkSizeBytes: 128 * KiB,
+          maxRequestBytes: 256 * KiB,
+          readAheadInitialBytes: 32 * KiB,
+          readAheadMaxBytes: 256 * KiB,
+          readAheadBudgetBytes: 512 * KiB,
+        },
+      }),
+    );
+    const rnd = prng(8);
+    const workers = Array.from({ length: 6 }, async (_, w) => {
+      for (let round = 0; round < 12; round++) {
+        const k = Math.floor(rnd() * objects.length);
+        const o = objects[k];
+        const fp = fps[k];
+        if (!o || !fp) continue;
+        const reader = await cache.openFile(o.path, fp, o.size);
+        openIds.set(reader.objectId, (openIds.get(reader.objectId) ?? 0) + 1);
+        try {
+          for (let i = 0, n = 1 + Math.floor(rnd() * 4); i < n; i++) {
+            const off = Math.floor(rnd() * o.size);
+            const len = 1 + Math.floor(rnd() * 400 * KiB);
+            const buf = await reader.read(off, len);
+            assert.equal(buf.length, Math.min(len, o.size - off));
+            assertRamp(buf, off, o.seed, `worker ${w} round ${round} ${o.path}@${off}`);
+          }
+        } finally {
+          const left = (openIds.get(reader.objectId) ?? 1) - 1;
+          if (left > 0) openIds.set(reader.objectId, left);
+          else openIds.delete(reader.objectId);
+          await reader.close();
+        }
+      }
+    });
+    await within(Promise.all(workers), 60_000, 'six workers to finish their open/read/close rounds');
+    assert.deepEqual(violations, []);
+    assert.ok(chunks > 0 && evictions > 0, `the workload filled (${chunks} chunks) and evicted (${evictions})`);
+    await cache.flush();
+    const s = cache.stats();
+    assertGaugesZero(s, 'after the eviction workload');
+    // Sizes add up: in-memory accounting == store total == sum of stored ranges == on disk.
+    const store = cache.store;
+    const listed = store.listObjects();
+    let rangesTotal = 0;
+    let diskTotal = 0;
+    for (const obj of listed) {
+      const present = store.loadRanges(obj.id);
+      assert.equal(present.size, obj.presentBytes, `object ${obj.id}: present_bytes matches its ranges`);
+      rangesTotal += present.size;
+      const st = statSync(join(cache.objectsDir, obj.cacheFileName));
+      const allocated = st.blocks * 512;
+      // Only bytes we wrote are allocated (sparse file), rounded to 4 KiB blocks per range.
+      let upper = 0;
+      for (const r of present) upper += Math.ceil(r.end / 4096) * 4096 - Math.floor(r.start / 4096) * 4096;
+      // st_blocks also counts ext4 extent-tree blocks of a fragmented file: a little slack.
+      const metadataSlack = 16 * KiB;
+      assert.ok(
+        allocated >= Math.floor(present.size / 4096) * 4096 && allocated <= upper + metadataSlack,
+        `object ${obj.id}: ${allocated} bytes allocated for ${present.size} present (at most ${upper} + metadata)`,
+      );
+      diskTotal += allocated;
+    }
+    assert.equal(store.totalPresentBytes(), s.cacheBytes, 'store total == in-memory accounting');
+    assert.equal(rangesTotal, s.cacheBytes, 'sum of stored ranges == accounting');
+    assert.ok(s.cacheBytes <= cap, `cache holds ${s.cacheBytes} <= cap ${cap}`);
+    assert.ok(diskTotal <= cap + listed.length * (4096 + 16 * KiB), `on disk ${diskTotal} <= cap (+ block rounding and metadata)`);
+    const files = readdirSync(cache.objectsDir).sort();
+    assert.deepEqual(files, listed.map((o) => o.cacheFileName).sort(), 'no orphan cache files, no missing ones');
+  });
+
+  void test('invalidate drops a cached object; an open reader keeps its version until it closes', async () => {
+    const remote = new FakeRemote();
+    const fp = remote.setObject('inv', 2 * MiB, 70);
+    const cache = await track(openCache({ remote, dir }));
+    assert.equal(statSync(cache.cacheDir).mode & 0o777, 0o700, 'cache dir is 0700');
+    assert.equal(statSync(cache.objectsDir).mode & 0o777, 0o700, 'objects dir is 0700');
+    const r1 = await cache.openFile('inv', fp, 2 * MiB);
+    assertRamp(await r1.read(0, 2 * MiB), 0, 70, 'first read');
+    const [file] = readdirSync(cache.objectsDir);
+    assert.ok(file !== undefined);
+    assert.equal(statSync(join(cache.objectsDir, file)).mode & 0o777, 0o600, 'cache file is 0600');
+    // Invalidated while open: the reader keeps serving its (still consistent) version...
+    await cache.invalidate('inv');
+    assertRamp(await r1.read(1000, 1000), 1000, 70, 'open reader after invalidate');
+    assert.equal(cache.stats().cacheBytes, 2 * MiB);
+    await r1.close();
+    // ...and its bytes leave the cache when it closes.
+    assert.equal(cache.stats().cacheBytes, 0);
+    assert.deepEqual(readdirSync(cache.objectsDir), []);
+    const before = remote.reads.length;
+    const r2 = await cache.openFile('inv', fp, 2 * MiB);
+    assertRamp(await r2.read(0, 100), 0, 70, 'after invalidate');
+    assert.ok(remote.reads.length > before, 'fetched again');
+    await r2.close();
+    await cache.invalidate('inv');
+    assert.equal(cache.stats().cacheBytes, 0);
+    assert.deepEqual(readdirSync(cache.objectsDir), []);
+  });
+
+  void test('9. restart serves cached ranges without requests; a changed object never serves stale bytes', async () => {
+    const size = 3 * MiB + 123;
+    const remote1 = new FakeRemote();
+    const fp1 = remote1.setObject('r', size, 31);
+    const c1 = await openCache({ remote: remote1, dir });
+    const r = await c1.openFile('r', fp1, size);
+    assertRamp(await within(r.read(0, size), T, 'the first full read'), 0, 31, 'first read');
+    await r.close();
+    await within(c1.close(), T, 'first cache instance to close');
+    assertGaugesZero(c1.stats(), 'first instance');
+
+    const remote2 = new FakeRemote();
+    remote2.setObject('r', size, 31, fp1.etag);
+    const c2 = await track(openCache({ remote: remote2, dir }));
+    const r2 = await c2.openFile('r', fp1, size);
+    const rnd = prng(9);
+    for (let i = 0; i < 20; i++) {
+      const off = Math.floor(rnd() * size);
+      assertRamp(await r2.read(off, 64 * KiB), off, 31, `cached read ${i}`);
+    }
+    assert.equal(remote2.reads.length, 0, 'cached ranges were served without remote reads');
+    assert.equal(c2.stats().cacheBytes, size);
+
+    // The object changes on the remote (new content and ETag).
+    const fp2 = remote2.setObject('r', size, 32, '"v2"');
+    // A handle on the old version keeps reading old cached bytes (its version), but...
+    assertRamp(await r2.read(1000, 100), 1000, 31, 'old handle, cached');
+    await r2.close();
+    // ...a handle on the new version never sees them.
+    const r3 = await c2.openFile('r', fp2, size);
+    for (let i = 0; i < 10; i++) {
+      const off = Math.floor(rnd() * size);
+      assertRamp(await r3.read(off, 64 * KiB), off, 32, `new version read ${i}`);
+    }
+    await r3.close();
+    // A handle that still names the old version, on a cache that lost those bytes, gets
+    // ChangedError for missing bytes rather than new-version bytes.
+    remote2.setObject('s', 2 * MiB, 40, '"s1"');
+    const s1 = await c2.openFile('s', { etag: '"s1"', size: 2 * MiB }, 2 * MiB);
+    assertRamp(await s1.read(0, 10), 0, 40, 's v1');
+    remote2.setObject('s', 2 * MiB, 41, '"s2"');
+    await assert.rejects(s1.read(1536 * KiB, 10), (e) => e instanceof ChangedError);
+    await s1.close();
+    assertGaugesZero(c2.stats(), 'after restart checks');
+  });
+});
+
+export type { FileReader };
