@@ -128,9 +128,13 @@ function exec(cmd: string, args: readonly string[], timeoutMs: number, extraFd?:
  * Decided by `stat` in a child with a timeout, so a hung mount cannot block us.
  */
 async function isDeadMount(mountpoint: string): Promise<boolean> {
-  const r = await exec('stat', ['-c', '%i', mountpoint], 3000);
+  // --cached=never (AT_STATX_FORCE_SYNC): the kernel may still hold the root's attributes
+  // after the server died, and would answer a plain stat from that cache.
+  const r = await exec('stat', ['--cached=never', '-c', '%i', mountpoint], 3000);
   if (r.timedOut) return false; // a live but slow server: not ours to clean
-  return r.code !== 0 && /not connected|aborted/i.test(r.stderr);
+  // ENOTCONN ("Transport endpoint is not connected") or, with FUSE_ABORT_ERROR, ECONNABORTED
+  // ("Software caused connection abort").
+  return r.code !== 0 && /not connected|connection abort/i.test(r.stderr);
 }
 
 /** Removes a dead FUSE mount left at `mountpoint` by a killed server. Returns true if it did. */
