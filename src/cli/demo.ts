@@ -1,18 +1,18 @@
-// `fusestream demo`: mounts an in-memory filesystem with a generated dataset on ./mnt and
-// prints what to try. With --tour (or CI=true) it runs a short tour of real syscalls from a
-// child shell, prints the output, unmounts and exits with the tour's status.
-// The remote-backed demo (an embedded HTTP server) replaces the dataset once the data and core
-// layers land; the shape of the command stays.
+// `fusestream demo`: starts an embedded HTTP server with a generated dataset on 127.0.0.1
+// (demo-server.ts) and mounts it on ./mnt through the real http remote and the on-disk cache,
+// then prints what to try. With --tour (or CI=true) it runs a short tour of real syscalls from
+// a child shell, unmounts and exits with the tour's status.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { FuseServer } from '../kernel/fuse-server.js';
-import { MemoryFs } from '../kernel/memory-fs.js';
 import { runUntilStopped } from './run-mounted.js';
+import { startDemoServer } from './demo-server.js';
+import { startMount } from './mount-command.js';
 
 export interface DemoOptions {
   mountpoint: string;
+  cacheDir: string;
   tour: boolean;
   logger: Logger;
 }
@@ -20,34 +20,51 @@ export interface DemoOptions {
 const TOUR = (mnt: string): string => `
 set -e
 echo '$ ls -l ${mnt}'; ls -l ${mnt}
-echo '$ ls ${mnt}/many | wc -l'; ls ${mnt}/many | wc -l
-echo '$ dd if=${mnt}/ramp.bin of=/dev/null bs=1M iflag=direct'; dd if=${mnt}/ramp.bin of=/dev/null bs=1M iflag=direct 2>&1 | tail -1
-echo '$ echo hello > ${mnt}/notes/hello.txt && cat ${mnt}/notes/hello.txt'; echo hello > ${mnt}/notes/hello.txt && cat ${mnt}/notes/hello.txt
-echo '$ mv, ln -s, rm'; mv ${mnt}/notes/hello.txt ${mnt}/notes/hi.txt && ln -s hi.txt ${mnt}/notes/link && cat ${mnt}/notes/link && rm ${mnt}/notes/link ${mnt}/notes/hi.txt
-echo '$ df -h ${mnt}'; df -h ${mnt} | tail -1
+echo '$ ls -l ${mnt}/many | tail -n +2 | wc -l   # 10,000 entries, one listing request'; ls -l ${mnt}/many | tail -n +2 | wc -l
+echo '$ cat ${mnt}/nested/a/b/readme.txt'; cat ${mnt}/nested/a/b/readme.txt
+echo '$ dd if=${mnt}/ramp.bin of=/dev/null bs=1M count=256   # streamed on demand'; dd if=${mnt}/ramp.bin of=/dev/null bs=1M count=256 2>&1 | tail -1
+test "$(dd if=${mnt}/ramp.bin bs=1M count=256 status=none | wc -c)" = 268435456
+echo '$ dd if=${mnt}/ramp.bin of=/dev/null bs=1M count=256   # again, from the cache'; dd if=${mnt}/ramp.bin of=/dev/null bs=1M count=256 2>&1 | tail -1
+echo '$ touch ${mnt}/new   # read-only'; touch ${mnt}/new 2>&1 || true
 `;
 
 export async function runDemo(o: DemoOptions): Promise<number> {
   const mnt = resolve(o.mountpoint);
   mkdirSync(mnt, { recursive: true });
-  const fs = new MemoryFs({ attrTtlMs: 1000, entryTtlMs: 1000 });
-  fs.addFile('README.txt', Buffer.from('An in-memory fusestream mount. Everything here is served by TypeScript over /dev/fuse.\n'));
-  fs.addFile('ramp.bin', { size: 1024 ** 3, generator: (off: number) => (off * 2654435761) >>> 24 });
-  fs.addDir('many');
-  for (let i = 0; i < 1000; i++) fs.addFile(`many/file-${String(i).padStart(4, '0')}.txt`, Buffer.from(`file ${i}\n`));
-  fs.addDir('notes');
-  const server = await FuseServer.start({ mountpoint: mnt, ops: fs, logger: o.logger, deadlineMs: 30_000 });
-  process.stdout.write(`fusestream demo mounted on ${server.mountpoint}\n`);
-  if (!o.tour) {
-    process.stdout.write(`Try, from another terminal:\n  ls -l ${mnt}\n  dd if=${mnt}/ramp.bin of=/dev/null bs=1M iflag=direct\n  cp -r ${mnt}/many /tmp/many && echo hi > ${mnt}/notes/x\nCtrl-C unmounts.\n`);
-    return runUntilStopped(server, o.logger);
+  const http = await startDemoServer();
+  try {
+    const m = await startMount({
+      remote: http.url,
+      mountpoint: mnt,
+      cacheDir: o.cacheDir,
+      deadlineSeconds: 30,
+      attrTtlSeconds: 10,
+      dirTtlSeconds: 10,
+      allowOther: false,
+      logger: o.logger,
+    });
+    try {
+      process.stdout.write(`fusestream demo: ${http.url} (embedded HTTP server) mounted on ${m.server.mountpoint}\n`);
+      if (!o.tour) {
+        process.stdout.write(
+          `Try, from another terminal:\n  ls -l ${mnt}\n  ls -l ${mnt}/many | head\n  dd if=${mnt}/ramp.bin of=/dev/null bs=1M\n  sha256sum ${mnt}/hello.txt\nCtrl-C unmounts.\n`,
+        );
+        return await runUntilStopped(m.server, o.logger);
+      }
+      const code = await new Promise<number>((done) => {
+        const child = spawn('sh', ['-c', TOUR(mnt)], { stdio: ['ignore', 'inherit', 'inherit'] });
+        child.on('error', () => done(1));
+        child.on('close', (c) => done(c ?? 1));
+      });
+      await m.server.unmount();
+      process.stdout.write(code === 0 ? 'demo tour passed; unmounted\n' : `demo tour failed (exit ${code}); unmounted\n`);
+      return code;
+    } finally {
+      await m.close();
+    }
+  } finally {
+    await http.close();
   }
-  const code = await new Promise<number>((done) => {
-    const child = spawn('sh', ['-c', TOUR(mnt)], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', () => done(1));
-    child.on('close', (c) => done(c ?? 1));
-  });
-  await server.unmount();
-  process.stdout.write(code === 0 ? 'demo tour passed; unmounted\n' : `demo tour failed (exit ${code}); unmounted\n`);
-  return code;
 }
+
+export const DEFAULT_DEMO_CACHE = join('.cache', 'demo');

@@ -7,7 +7,7 @@ import { FuseServer } from '../kernel/fuse-server.js';
 import { MemoryFs } from '../kernel/memory-fs.js';
 import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
-import { runDemo } from './demo.js';
+import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { UsageError, defaultCacheDir, runMount } from './mount-command.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -100,14 +100,15 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('demo')
-    .description('Mount a generated demo dataset on ./mnt and print what to try (Ctrl-C unmounts).')
+    .description('Serve a generated dataset from an embedded HTTP server on 127.0.0.1, mount it on ./mnt and print what to try (Ctrl-C unmounts).')
     .option('--mountpoint <dir>', 'where to mount', 'mnt')
+    .option('--cache-dir <dir>', 'the demo mount\'s cache', DEFAULT_DEMO_CACHE)
     .option('--tour', 'run a short tour of syscalls against the mount, then unmount and exit (default when CI=true)', process.env.CI === 'true')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('warn'))
-    .action(async (o: { mountpoint: string; tour: boolean; logLevel: LogLevelName }) => {
+    .action(async (o: { mountpoint: string; cacheDir: string; tour: boolean; logLevel: LogLevelName }) => {
       const logger = createLogger({ level: o.logLevel });
       try {
-        process.exitCode = await runDemo({ mountpoint: o.mountpoint, tour: o.tour, logger });
+        process.exitCode = await runDemo({ mountpoint: o.mountpoint, cacheDir: o.cacheDir, tour: o.tour, logger });
       } catch (err) {
         fail(err);
       }

@@ -62,9 +62,18 @@ export function defaultCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fusestream');
 }
 
-export async function runMount(o: MountCommandOptions): Promise<number> {
+export interface StartedMount {
+  server: FuseServer;
+  remote: Remote;
+  /** Releases the data cache and the remote (after the server has unmounted). */
+  close(): Promise<void>;
+}
+
+/** Builds remote → data cache → core → bridge → mounted server. The caller owns the result. */
+export async function startMount(o: MountCommandOptions): Promise<StartedMount> {
   const log = o.logger;
   const remote = makeRemote(o.remote, log);
+  let data: DataCache | undefined;
   try {
     // Fail fast with a clear message when the remote is unreachable or not a directory.
     await remote.list('', AbortSignal.timeout(o.deadlineSeconds * 1000)).catch((err: unknown) => {
@@ -77,30 +86,45 @@ export async function runMount(o: MountCommandOptions): Promise<number> {
     if (o.cacheMaxSizeBytes !== undefined) config.cacheCapBytes = o.cacheMaxSizeBytes;
     if (o.downloadConcurrency !== undefined) config.downloadConcurrency = o.downloadConcurrency;
     if (o.readAheadMaxBytes !== undefined) config.readAheadMaxBytes = o.readAheadMaxBytes;
-    const data = await DataCache.open({ cacheDir, remote, config, logger: log });
-    try {
-      const fs = new RemoteFs({
-        remote,
-        data,
-        logger: log,
-        config: { attrTtlMs: o.attrTtlSeconds * 1000, entryTtlMs: o.attrTtlSeconds * 1000, dirTtlMs: o.dirTtlSeconds * 1000 },
-      });
-      const server = await FuseServer.start({
-        mountpoint: o.mountpoint,
-        ops: new RemoteFsOps(fs, log),
-        logger: log,
-        // The session's deadline is a backstop one second behind the data layer's own.
-        deadlineMs: o.deadlineSeconds * 1000 + 1000,
-        readOnly: true,
-        allowOther: o.allowOther,
-        fsName: remote.id,
-      });
-      process.stdout.write(`mounted ${remote.id} on ${server.mountpoint} (read-only); Ctrl-C unmounts\n`);
-      return await runUntilStopped(server, log);
-    } finally {
-      await data.close();
-    }
-  } finally {
+    data = await DataCache.open({ cacheDir, remote, config, logger: log });
+    const fs = new RemoteFs({
+      remote,
+      data,
+      logger: log,
+      config: { attrTtlMs: o.attrTtlSeconds * 1000, entryTtlMs: o.attrTtlSeconds * 1000, dirTtlMs: o.dirTtlSeconds * 1000 },
+    });
+    const server = await FuseServer.start({
+      mountpoint: o.mountpoint,
+      ops: new RemoteFsOps(fs, log),
+      logger: log,
+      // The session's deadline is a backstop one second behind the data layer's own.
+      deadlineMs: o.deadlineSeconds * 1000 + 1000,
+      readOnly: true,
+      allowOther: o.allowOther,
+      fsName: remote.id,
+    });
+    const owned = data;
+    return {
+      server,
+      remote,
+      close: async () => {
+        await owned.close();
+        await remote.close();
+      },
+    };
+  } catch (err) {
+    await data?.close();
     await remote.close();
+    throw err;
+  }
+}
+
+export async function runMount(o: MountCommandOptions): Promise<number> {
+  const m = await startMount(o);
+  try {
+    process.stdout.write(`mounted ${m.remote.id} on ${m.server.mountpoint} (read-only); Ctrl-C unmounts\n`);
+    return await runUntilStopped(m.server, o.logger);
+  } finally {
+    await m.close();
   }
 }
