@@ -60,19 +60,54 @@ interface PipeWrapBinding {
   constants: { SOCKET: number };
 }
 
-/** The event-loop reader. Relies on process.binding('pipe_wrap') (allow-listed legacy API). */
-class UvPipeDevice implements FuseDevice {
-  readonly kind = 'uvpipe';
-  readonly maxWrite = UVPIPE_MAX_WRITE;
+/**
+ * What both readers share: the fd, the close latch, writing, and reporting the end once.
+ * Subclasses start their reader in `start` and release it in `release`.
+ */
+abstract class BaseDevice implements FuseDevice {
+  abstract readonly kind: ReaderKind;
+  abstract readonly maxWrite: number;
   readonly fd: number;
-  readonly #logger: Logger;
-  #socket: Socket | undefined;
+  protected readonly logger: Logger;
   #closed = false;
 
   constructor(fd: number, logger: Logger) {
     this.fd = fd;
-    this.#logger = logger;
+    this.logger = logger;
   }
+
+  abstract start(callbacks: DeviceCallbacks): void;
+
+  /** Releases the reader (and with it, or explicitly, the fd). Called once, from close(). */
+  protected abstract release(): void;
+
+  /** Wraps `onEnd` so the end is reported exactly once, whichever event reports it first. */
+  protected endOnce(cb: DeviceCallbacks): (err: NodeJS.ErrnoException | undefined) => void {
+    let ended = false;
+    return (err) => {
+      if (ended) return;
+      ended = true;
+      cb.onEnd(err);
+    };
+  }
+
+  write(chunks: readonly Buffer[]): 'ENOENT' | 'ENODEV' | undefined {
+    if (this.#closed) return 'ENODEV';
+    return writeMessage(this.fd, chunks);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.release();
+  }
+}
+
+/** The event-loop reader. Relies on process.binding('pipe_wrap') (allow-listed legacy API). */
+class UvPipeDevice extends BaseDevice {
+  readonly kind = 'uvpipe';
+  readonly maxWrite = UVPIPE_MAX_WRITE;
+  #socket: Socket | undefined;
 
   start(cb: DeviceCallbacks): void {
     const binding = (process as unknown as { binding(name: string): PipeWrapBinding }).binding('pipe_wrap');
@@ -81,70 +116,45 @@ class UvPipeDevice implements FuseDevice {
     if (rc !== 0) throw new Error(`cannot attach /dev/fuse fd ${this.fd} to the event loop (uv error ${rc})`);
     const socket = new Socket({ handle, readable: true, writable: false } as ConstructorParameters<typeof Socket>[0]);
     this.#socket = socket;
-    let ended = false;
-    const end = (err: NodeJS.ErrnoException | undefined): void => {
-      if (ended) return;
-      ended = true;
-      cb.onEnd(err);
-    };
+    const end = this.endOnce(cb);
     socket.on('data', (buf: Buffer) => cb.onData(buf));
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENODEV') this.#logger.warn({ err }, 'fuse device read failed');
+      if (err.code !== 'ENODEV') this.logger.warn({ err }, 'fuse device read failed');
       end(err);
     });
     socket.on('end', () => end(undefined));
     socket.on('close', () => end(undefined));
   }
 
-  write(chunks: readonly Buffer[]): 'ENOENT' | 'ENODEV' | undefined {
-    if (this.#closed) return 'ENODEV';
-    return writeMessage(this.fd, chunks);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     if (this.#socket) this.#socket.destroy(); // closes the handle, and with it the fd
     else closeSync(this.fd);
   }
 }
 
 /** The worker-thread reader: blocking reads off the main thread, requests transferred in. */
-class WorkerDevice implements FuseDevice {
+class WorkerDevice extends BaseDevice {
   readonly kind = 'worker';
   readonly maxWrite = WORKER_MAX_WRITE;
-  readonly fd: number;
-  readonly #logger: Logger;
   #worker: Worker | undefined;
-  #closed = false;
-
-  constructor(fd: number, logger: Logger) {
-    this.fd = fd;
-    this.#logger = logger;
-  }
 
   start(cb: DeviceCallbacks): void {
     const worker = new Worker(new URL('./device-worker.js', import.meta.url), {
       workerData: { fd: this.fd, bufferSize: WORKER_MAX_WRITE + 4096 },
     });
     this.#worker = worker;
-    let ended = false;
-    const end = (err: NodeJS.ErrnoException | undefined): void => {
-      if (ended) return;
-      ended = true;
-      cb.onEnd(err);
-    };
+    const end = this.endOnce(cb);
     worker.on('message', (m: ArrayBuffer | { end: string | undefined }) => {
       if (m instanceof ArrayBuffer) {
         cb.onData(Buffer.from(m));
         return;
       }
       const err = m.end === undefined ? undefined : Object.assign(new Error(`fuse device: ${m.end}`), { code: m.end });
-      if (m.end !== 'ENODEV') this.#logger.warn({ err }, 'fuse device reader stopped');
+      if (m.end !== 'ENODEV') this.logger.warn({ err }, 'fuse device reader stopped');
       end(err);
     });
     worker.on('error', (err) => {
-      this.#logger.error({ err }, 'fuse device worker failed');
+      this.logger.error({ err }, 'fuse device worker failed');
       end(err);
     });
     worker.on('exit', () => end(undefined));
@@ -152,14 +162,7 @@ class WorkerDevice implements FuseDevice {
     // socket does for uvpipe). It exits by itself once unmount makes its read fail with ENODEV.
   }
 
-  write(chunks: readonly Buffer[]): 'ENOENT' | 'ENODEV' | undefined {
-    if (this.#closed) return 'ENODEV';
-    return writeMessage(this.fd, chunks);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+  protected release(): void {
     // After unmount the worker's read returns ENODEV and it exits by itself; closing the fd
     // aborts the connection if it is still there, which also ends the read.
     closeSync(this.fd);
