@@ -102,6 +102,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       readOnly: true,
       allowOther: o.allowOther,
       fsName: remote.id,
+      describeNode: (ino) => fs.inodes.get(ino)?.path,
     });
     const owned = data;
     return {

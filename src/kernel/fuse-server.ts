@@ -17,6 +17,7 @@ import { within } from '../base/async.js';
 import { openDevice, type FuseDevice, type ReaderKind } from './device.js';
 import { abortConnection, mount, unmount as unmountPath, type MountOptions } from './mount.js';
 import type { FuseOps, InitInfo } from './ops.js';
+import type { Ino } from '../base/ids.js';
 import { FuseSession, type InFlightInfo } from './session.js';
 
 export interface FuseServerOptions {
@@ -40,6 +41,9 @@ export interface FuseServerOptions {
   endMs?: number;
   /** How long the mount may take to send INIT. */
   initTimeoutMs?: number;
+  /** Log requests older than this (0 = off). Default: a quarter of the deadline, at least 1 s. */
+  watchdogMs?: number;
+  describeNode?: (ino: Ino) => string | undefined;
 }
 
 export class FuseServer {
@@ -81,6 +85,8 @@ export class FuseServer {
       writebackCache: options.writebackCache ?? false,
       autoInvalData: options.autoInvalData ?? false,
       ...(options.maxReadahead === undefined ? {} : { maxReadahead: options.maxReadahead }),
+      watchdogMs: options.watchdogMs ?? Math.max(1000, Math.floor(options.deadlineMs / 4)),
+      ...(options.describeNode === undefined ? {} : { describeNode: options.describeNode }),
     });
     session.start();
     let init: InitInfo;

@@ -8,6 +8,7 @@
 // Every handler must honour `ctx.signal`: it fires on INTERRUPT, on the request deadline and
 // on unmount, and after it fires the session has already replied, so the result is dropped.
 import type { Fh, Ino, Unique } from '../base/ids.js';
+import type { Logger } from '../observability/logger.js';
 
 export interface RequestContext {
   readonly unique: Unique;
@@ -18,6 +19,8 @@ export interface RequestContext {
   readonly pid: number;
   /** Fires on INTERRUPT, deadline or unmount. */
   readonly signal: AbortSignal;
+  /** A child logger carrying {req, op, ino}; created on first use. */
+  readonly log: Logger;
 }
 
 /** File attributes, as the kernel's struct fuse_attr wants them. Times are epoch ms. */

@@ -63,6 +63,10 @@ export interface SessionOptions {
   maxBackground?: number;
   /** Milliseconds since an arbitrary origin, for ages; injectable for tests. */
   now?: () => number;
+  /** Requests older than this are logged once as stuck, with their opcode and node (0: off). */
+  watchdogMs?: number;
+  /** Names a node for logs (the core knows paths; the kernel layer only has numbers). */
+  describeNode?: (ino: Ino) => string | undefined;
 }
 
 export interface InFlightInfo {
@@ -96,6 +100,8 @@ class NotImplementedError extends Error {
  */
 class InFlight {
   replied = false;
+  /** The watchdog has already reported this request. */
+  reported = false;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #aborted = false;
@@ -211,9 +217,14 @@ export class FuseSession {
       onData: (buf) => this.#onData(buf),
       onEnd: (err) => this.#end(err),
     });
-    if (this.#deadlineMs > 0) {
-      const tick = Math.min(1000, Math.max(20, Math.floor(this.#deadlineMs / 4)));
-      this.#sweepTimer = setInterval(() => this.#sweepDeadlines(), tick);
+    const watchdogMs = this.#options.watchdogMs ?? 0;
+    if (this.#deadlineMs > 0 || watchdogMs > 0) {
+      const periods = [this.#deadlineMs, watchdogMs].filter((ms) => ms > 0);
+      const tick = Math.min(1000, Math.max(20, Math.floor(Math.min(...periods) / 4)));
+      this.#sweepTimer = setInterval(() => {
+        if (watchdogMs > 0) this.#watchdog(watchdogMs);
+        if (this.#deadlineMs > 0) this.#sweepDeadlines();
+      }, tick);
       this.#sweepTimer.unref();
     }
   }
@@ -234,7 +245,7 @@ export class FuseSession {
     while (this.#inFlight.size > 0 && this.#now() < until) {
       const pending = [...this.#running];
       if (pending.length === 0) break;
-      await Promise.race([Promise.race(pending), new Promise((r) => setTimeout(r, Math.max(1, until - this.#now())).unref())]);
+      await raceTimeout(Promise.race(pending), until - this.#now());
     }
     return this.#inFlight.size === 0;
   }
@@ -243,10 +254,7 @@ export class FuseSession {
   async settled(timeoutMs: number): Promise<boolean> {
     const until = this.#now() + timeoutMs;
     while (this.#running.size > 0 && this.#now() < until) {
-      await Promise.race([
-        Promise.allSettled([...this.#running]),
-        new Promise((r) => setTimeout(r, Math.max(1, until - this.#now())).unref()),
-      ]);
+      await raceTimeout(Promise.allSettled([...this.#running]), until - this.#now());
     }
     return this.#running.size === 0;
   }
@@ -352,6 +360,7 @@ export class FuseSession {
       return;
     }
     const entry = new InFlight(header.unique, header.opcode, header.nodeid, header.pid, this.#now());
+    const log = this.#log;
     this.#inFlight.set(header.unique, entry);
     const ctx: RequestContext = {
       unique: header.unique,
@@ -362,6 +371,9 @@ export class FuseSession {
       pid: header.pid,
       get signal() {
         return entry.signal;
+      },
+      get log() {
+        return log.child({ req: header.unique, op: abi.opcodeName(header.opcode), ino: header.nodeid });
       },
     };
     const tracked: Promise<void> = this.#dispatch(ctx, body).then(
@@ -452,6 +464,21 @@ export class FuseSession {
     }
     this.#log.debug({ unique: target, opcode: abi.opcodeName(entry.opcode) }, 'request interrupted');
     this.#abort(entry, new RequestAbortedError('interrupt', Errno.EINTR, 'interrupted'));
+  }
+
+  /** Logs, once each, requests older than `thresholdMs` (oldest first; stops at a young one). */
+  #watchdog(thresholdMs: number): void {
+    const now = this.#now();
+    for (const e of this.#inFlight.values()) {
+      const ageMs = now - e.startedAt;
+      if (ageMs < thresholdMs) break;
+      if (e.reported) continue;
+      e.reported = true;
+      this.#log.warn(
+        { unique: e.unique, opcode: abi.opcodeName(e.opcode), nodeid: e.nodeid, path: this.#options.describeNode?.(e.nodeid), pid: e.pid, ageMs: Math.round(ageMs) },
+        'request still running (watchdog)',
+      );
+    }
   }
 
   #sweepDeadlines(): void {
@@ -647,6 +674,19 @@ export class FuseSession {
       case 'BATCH_FORGET':
         throw new Error(`${body.op} reached dispatch`); // handled before dispatch
     }
+  }
+}
+
+/**
+ * Waits for `p` or `ms`, whichever is first. The timer is referenced on purpose: a shutdown
+ * waiting on a hung handler must keep the process alive until its bound, not exit early.
+ */
+async function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, ms))))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -7,9 +7,10 @@ import { FsError } from '../../src/base/fs-error.js';
 import { asFh, asIno, asUnique, ROOT_INO, type Ino } from '../../src/base/ids.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, W_OK } from '../../src/kernel/abi.js';
 import { MemoryFs } from '../../src/kernel/memory-fs.js';
+import { silentLogger } from '../../src/observability/logger.js';
 import type { Dirent, DirentSink, EntryOut, RequestContext } from '../../src/kernel/ops.js';
 
-const ctx = (uid = 0): RequestContext => ({ unique: asUnique(2n), opcode: 0, nodeid: ROOT_INO, uid, gid: uid, pid: 1, signal: new AbortController().signal });
+const ctx = (uid = 0): RequestContext => ({ unique: asUnique(2n), opcode: 0, nodeid: ROOT_INO, uid, gid: uid, pid: 1, signal: new AbortController().signal, log: silentLogger() });
 const errno = (n: number) => (e: unknown) => e instanceof FsError && e.errno === n;
 
 class SmallSink implements DirentSink {

@@ -4,6 +4,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Logger } from '../../src/observability/logger.js';
 import { join } from 'node:path';
 import { Deferred, within } from '../../src/base/async.js';
 import { FsError } from '../../src/base/fs-error.js';
@@ -19,6 +22,17 @@ const sharedByte = (off: number): number => (off * 2654435761) >>> 24;
 const here = new URL('.', import.meta.url).pathname;
 const clientMixed = join(here, '..', 'support', 'client-mixed.js');
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
+
+/** A warn-level logger whose lines land in `lines` (parsed). */
+function captureLogger(lines: Record<string, unknown>[]): Logger {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return pino({ level: 'warn' }, sink);
+}
 
 function isMounted(mnt: string): boolean {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === mnt);
@@ -130,6 +144,8 @@ describe('mounted MemoryFs', () => {
       },
     };
     let stuckIno = 0n as Ino;
+    const logLines: { msg?: string; opcode?: string; path?: string }[] = [];
+    try {
     await withMount(fs, async ({ mnt, server }) => {
       stuckIno = BigInt((await sh(`stat -c %i ${mnt}/stuck`)).trim()) as Ino;
       const t0 = performance.now();
@@ -144,9 +160,21 @@ describe('mounted MemoryFs', () => {
       assert.match(r.stderr, /Input\/output error/);
       assert.ok(elapsed >= 1000, `answered after ${Math.round(elapsed)} ms, not before the 1 s deadline`);
       assert.equal(server.session.inFlightCount, 0);
+      const stuckLines = logLines.filter((l) => l.msg === 'request still running (watchdog)');
+      // The kernel may have sent more than one (readahead) READ; each is reported once.
+      assert.ok(stuckLines.length >= 1, 'the watchdog reported the stuck request');
+      for (const l of stuckLines) {
+        assert.equal(l.opcode, 'READ');
+        assert.equal(l.path, `ino ${stuckIno}`);
+      }
+      const uniques = stuckLines.map((l) => (l as { unique?: unknown }).unique);
+      assert.equal(new Set(uniques).size, uniques.length, 'no request reported twice');
       release.resolve();
       await within(server.session.settled(2000), 3000, 'the released handler to settle');
-    }, { deadlineMs: 1000 });
+    }, { deadlineMs: 1000, watchdogMs: 300, logger: captureLogger(logLines), describeNode: (ino) => `ino ${ino}` });
+    } finally {
+      release.resolve(); // never leave the handler hanging, even when an assertion failed
+    }
   });
 
   test('a handler that throws gives EIO for that request only; the mount stays up', async () => {
