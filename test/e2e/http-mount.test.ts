@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { HttpRemote } from '../../src/remote/http/http-remote.js';
@@ -189,6 +190,44 @@ describe('stalls and broken servers', () => {
     } finally {
       await remote.close();
       await server.stop();
+    }
+  });
+
+  test('hostile names in a listing are refused, never followed; the good ones work', async () => {
+    const listing = JSON.stringify([
+      { name: '..', type: 'directory', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT' },
+      { name: 'a/b', type: 'file', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT', size: 3 },
+      { name: '', type: 'file', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT', size: 3 },
+      { name: 'nul\u0000x', type: 'file', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT', size: 3 },
+      { name: 'x'.repeat(256), type: 'file', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT', size: 3 },
+      { name: 'good.txt', type: 'file', mtime: 'Thu, 01 Jan 2026 00:00:00 GMT', size: 3 },
+    ]);
+    const requested: string[] = [];
+    const server = createServer((req, res) => {
+      requested.push(req.url ?? '');
+      if (req.url === '/') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(listing);
+      } else if (req.url === '/good.txt') {
+        res.writeHead(req.headers.range ? 206 : 200, { 'content-length': '3', etag: '"g"', ...(req.headers.range ? { 'content-range': 'bytes 0-2/3' } : {}) }).end(req.method === 'HEAD' ? undefined : 'ok\n');
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const remote = new HttpRemote({ baseUrl: `http://127.0.0.1:${port}/` });
+    try {
+      await withRemoteMount(remote, async ({ mnt }) => {
+        assert.deepEqual((await sh(`ls -a ${mnt}`)).trim().split('\n'), ['.', '..', 'good.txt']);
+        assert.equal(await sh(`cat ${mnt}/good.txt`), 'ok\n');
+        const r = await run('cat', [`${mnt}/a`], 5000);
+        assert.match(r.stderr, /No such file/);
+        assert.ok(requested.every((u) => u === '/' || u === '/good.txt'), `only the root and good.txt were requested: ${requested.join(' ')}`);
+      });
+    } finally {
+      await remote.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
