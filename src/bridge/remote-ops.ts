@@ -79,6 +79,10 @@ export class RemoteFsOps implements FuseOps {
     return this.#run('getattr', async () => ({ attrTtlMs: this.#fs.config.attrTtlMs, attr: this.#attr(await this.#fs.getattr(ino, ctx.signal)) }));
   }
 
+  readlink(ctx: RequestContext, ino: Ino): Promise<string> {
+    return this.#run('readlink', () => this.#fs.readlink(ino, ctx.signal));
+  }
+
   open(ctx: RequestContext, ino: Ino, flags: number): Promise<OpenOut> {
     return this.#run('open', async () => {
       if ((flags & O_ACCMODE) !== O_RDONLY) throw new FsError(Errno.EROFS);

@@ -204,9 +204,17 @@ export class RemoteFs {
     return out;
   }
 
+  /** A symlink's target text; EINVAL for anything else (as readlink(2)). */
+  async readlink(ino: Ino, signal: AbortSignal): Promise<string> {
+    const node = this.#inode(ino);
+    if (node.attrs.type !== 'symlink' || !this.#remote.readlink) throw new FsError(Errno.EINVAL);
+    return this.#remote.readlink(node.path, signal);
+  }
+
   async open(ino: Ino, signal: AbortSignal): Promise<OpenResult> {
     const node = this.#inode(ino);
     if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
+    if (node.attrs.type === 'symlink') throw new FsError(Errno.ELOOP, 'symlinks are not followed');
     if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.config.attrTtlMs) await this.#refreshFile(node, signal);
     const fp: Fingerprint = { size: node.attrs.size, mtimeMs: node.attrs.mtimeMs };
     if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;

@@ -71,6 +71,8 @@ export interface Remote {
    * bytes; a short body is an error (kind 'protocol'), never silently short data.
    */
   read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream>;
+  /** The target text of a symlink, as stored (never resolved). Only remotes that list symlinks. */
+  readlink?(path: string, signal: AbortSignal): Promise<string>;
   close(): Promise<void>;
 }
 

@@ -231,16 +231,20 @@ describe('stalls and broken servers', () => {
     }
   });
 
-  test('a file larger than 4 GiB (sparse, local remote) reads correctly past 4 GiB', async () => {
+  test('a file larger than 4 GiB (sparse, local remote) reads correctly past 4 GiB; symlinks read as symlinks', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fusestream-local-'));
     try {
       const big = join(dir, 'big.sparse');
+      await sh(`ln -s big.sparse ${dir}/link && ln -s /etc/passwd ${dir}/outside`);
       await sh(`truncate -s 5G ${big} && printf 'MARKER' | dd of=${big} bs=1 seek=$((4*1024*1024*1024+4096)) conv=notrunc status=none`);
       const remote = new LocalRemote({ root: dir });
       await withRemoteMount(remote, async ({ mnt }) => {
         assert.equal((await sh(`stat -c %s ${mnt}/big.sparse`)).trim(), String(5 * 1024 ** 3));
         const out = await sh(`dd if=${mnt}/big.sparse bs=4096 skip=$((1024*1024+1)) count=1 status=none | head -c 6`);
         assert.equal(out, 'MARKER');
+        assert.equal((await sh(`readlink ${mnt}/link`)).trim(), 'big.sparse');
+        assert.equal((await sh(`readlink ${mnt}/outside`)).trim(), '/etc/passwd', 'the target text, as stored');
+        assert.match((await sh(`ls -l ${mnt}/outside`)).trim(), /^l.*outside -> \/etc\/passwd$/);
       });
       await remote.close();
     } finally {

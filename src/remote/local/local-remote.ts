@@ -59,6 +59,17 @@ export class LocalRemote implements Remote {
     return { name: segs[segs.length - 1] ?? '', type, size: type === 'dir' ? 0 : st.size, mtimeMs: st.mtimeMs };
   }
 
+  async readlink(path: string, signal: AbortSignal): Promise<string> {
+    const segs = splitPath(path);
+    const what = `readlink /${segs.join('/')}`;
+    checkAborted(signal, what);
+    // Resolve the parent only: the link itself is read, never followed.
+    const parent = await this.#resolve(segs.slice(0, -1), what);
+    const name = segs[segs.length - 1];
+    if (name === undefined) throw new RemoteError('invalid', `${what}: the root is not a symlink`, { retryable: false });
+    return wrapFs(() => fsp.readlink(`${parent}${sep}${name}`), what);
+  }
+
   async list(path: string, signal: AbortSignal): Promise<RemoteEntry[]> {
     const segs = splitPath(path);
     const what = `list /${segs.join('/')}`;
