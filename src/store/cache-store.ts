@@ -1,18 +1,41 @@
 // CacheStore: the only record of what the on-disk cache holds. One row per cached object
-// (remote, path) with its fingerprint and cache file name, and its present byte ranges, so
-// the cache survives a restart and a changed fingerprint drops the stale bytes.
+// (remote, path) with its fingerprint, size and sparse cache file name, plus its byte ranges
+// (kind 'present': downloaded and fdatasync'ed; kind 'dirty': written locally, not uploaded),
+// so the cache survives a restart and a changed fingerprint drops the stale bytes.
+//
+// API (all synchronous; better-sqlite3):
+//   CacheStore.open(dbPath, { logger?, clock? })        creates/migrates the database
+//   getObject(remote, path) / getObjectById(id)         → CachedObject | undefined
+//   upsertObject(remote, path, fingerprint, sizeBytes, cacheFileName: (id) => string)
+//                                                       → { object, stale?: { cacheFileName, presentBytes } }
+//   loadRanges(id, kind = 'present')                    → RangeSet
+//   addRanges / removeRanges(id, ranges, kind = 'present')
+//   touch(id, nowMs = clock.wallNow())                  LRU clock (callers batch: once per flush)
+//   totalPresentBytes()                                 sum over all objects
+//   evictionCandidates(limit, exclude)                  LRU first, never dirty, never excluded
+//   deleteObject(id), listObjects(), close() (idempotent; later calls throw StoreClosedError)
 //
 // Invariants:
-// - Object ids are never reused (AUTOINCREMENT): the data layer pins ids of open files.
-// - (remote, path) is unique: one version of an object is cached at a time. upsertObject
-//   with a new fingerprint replaces the row (and its ranges) and reports the stale file.
-// - objects.present_bytes always equals the total length of that object's 'present' ranges,
-//   and stored ranges are in normal form (merged); both are maintained in one transaction.
-// - Statements are prepared once. All methods are synchronous (better-sqlite3): no await
-//   inside a read-modify-write, so no lock is needed within a process; across processes
-//   SQLite's own locking (WAL, busy_timeout) serialises writers.
+// - Object ids are never reused (AUTOINCREMENT): the data layer pins the ids of open files, and
+//   a write for an id that was deleted or replaced meanwhile is ignored, never misapplied.
+// - (remote, path) is unique: one version of an object is cached at a time. upsertObject with
+//   another fingerprint or size replaces the row (its ranges go by ON DELETE CASCADE) and
+//   reports the stale file, which the caller deletes.
+// - Stored ranges of one (object, kind) are in RangeSet normal form (sorted, disjoint, touching
+//   ranges merged), objects.present_bytes is the total length of the 'present' ranges, and
+//   objects.dirty is 1 iff 'dirty' ranges exist. Every change that keeps these is one
+//   transaction, and touches only the rows it merges or cuts (O(log n + k), via the primary
+//   key), never a rewrite of all of an object's ranges.
+// - Ranges are not clipped to the object's size: the write path may extend a file before the
+//   size is updated.
+//
+// Concurrency: no method awaits, so within a process each call is atomic and no lock is taken.
+// Several processes may share one cache dir: WAL lets readers proceed during a write,
+// busy_timeout queues writers, and every read-modify-write runs in BEGIN IMMEDIATE. Keeping two
+// processes from writing the same cache *file* is the data layer's job (per-object file locks).
 import { RangeSet, type Range } from '../base/range-set.js';
 import { systemClock, type Clock } from '../base/clock.js';
+import type { Logger } from '../observability/logger.js';
 import { migrate, openDatabase, type Db, type Migration } from './database.js';
 
 export type RangeKind = 'present' | 'dirty';
@@ -23,10 +46,29 @@ export interface CachedObject {
   path: string;
   fingerprint: string;
   size: number;
+  /** Name of the sparse cache file, relative to the cache's objects dir. */
   cacheFileName: string;
   presentBytes: number;
   dirty: boolean;
   lastUsedMs: number;
+}
+
+export interface StaleObject {
+  /** The replaced object's cache file: the caller deletes it. */
+  cacheFileName: string;
+  presentBytes: number;
+}
+
+export interface CacheStoreOptions {
+  logger?: Logger;
+  /** Source of wall-clock time for created_ms and default touches. */
+  clock?: Clock;
+}
+
+/** A CacheStore method was called after close(). */
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError';
+  readonly code = 'STORE_CLOSED';
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -73,6 +115,13 @@ interface ObjectRow {
   last_used_ms: number;
 }
 
+interface RangeRow {
+  start: number;
+  end: number;
+}
+
+const OBJECT_COLUMNS = 'id, remote, path, fingerprint, size, cache_file, present_bytes, dirty, last_used_ms';
+
 const toObject = (r: ObjectRow): CachedObject => ({
   id: r.id,
   remote: r.remote,
@@ -85,126 +134,227 @@ const toObject = (r: ObjectRow): CachedObject => ({
   lastUsedMs: r.last_used_ms,
 });
 
+function prepareStatements(db: Db) {
+  // One (object_id, kind) key prefix everywhere, so every range query is a primary-key range scan.
+  const key = 'object_id = ? AND kind = ?';
+  return {
+    get: db.prepare<[string, string], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE remote = ? AND path = ?`),
+    getById: db.prepare<[number], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE id = ?`),
+    exists: db.prepare<[number], { one: number }>('SELECT 1 AS one FROM objects WHERE id = ?'),
+    insert: db.prepare<[string, string, string, number, string, number, number]>(
+      'INSERT INTO objects (remote, path, fingerprint, size, cache_file, last_used_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    setFile: db.prepare<[string, number]>('UPDATE objects SET cache_file = ? WHERE id = ?'),
+    delete: db.prepare<[number]>('DELETE FROM objects WHERE id = ?'),
+    ranges: db.prepare<[number, string], RangeRow>(`SELECT start, "end" FROM ranges WHERE ${key} ORDER BY start`),
+    /** The last range starting before x: the only one that can reach into [x, ...). */
+    before: db.prepare<[number, string, number], RangeRow>(`SELECT start, "end" FROM ranges WHERE ${key} AND start < ? ORDER BY start DESC LIMIT 1`),
+    /** Ranges starting in [lo, hi]. */
+    startingIn: db.prepare<[number, string, number, number], RangeRow>(`SELECT start, "end" FROM ranges WHERE ${key} AND start >= ? AND start <= ? ORDER BY start`),
+    deleteStartingIn: db.prepare<[number, string, number, number]>(`DELETE FROM ranges WHERE ${key} AND start >= ? AND start <= ?`),
+    deleteRange: db.prepare<[number, string, number]>(`DELETE FROM ranges WHERE ${key} AND start = ?`),
+    setRangeEnd: db.prepare<[number, number, string, number]>(`UPDATE ranges SET "end" = ? WHERE ${key} AND start = ?`),
+    insertRange: db.prepare<[number, string, number, number]>('INSERT INTO ranges (object_id, kind, start, "end") VALUES (?, ?, ?, ?)'),
+    addPresent: db.prepare<[number, number]>('UPDATE objects SET present_bytes = present_bytes + ? WHERE id = ?'),
+    syncDirty: db.prepare<[number]>(
+      "UPDATE objects SET dirty = EXISTS (SELECT 1 FROM ranges WHERE object_id = objects.id AND kind = 'dirty') WHERE id = ?",
+    ),
+    touch: db.prepare<[number, number]>('UPDATE objects SET last_used_ms = ? WHERE id = ?'),
+    total: db.prepare<[], { total: number | null }>('SELECT SUM(present_bytes) AS total FROM objects'),
+    // Served in order by the objects_lru index (dirty, last_used_ms, rowid): no sort.
+    lru: db.prepare<[], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE dirty = 0 ORDER BY last_used_ms, id`),
+    all: db.prepare<[], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects ORDER BY id`),
+  };
+}
+
+function checkRange(r: Range): void {
+  if (!Number.isSafeInteger(r.start) || !Number.isSafeInteger(r.end) || r.start < 0 || r.start > r.end) {
+    throw new RangeError(`bad range [${r.start}, ${r.end})`);
+  }
+}
+
 export class CacheStore {
   readonly #db: Db;
   readonly #clock: Clock;
-  readonly #q;
+  readonly #q: ReturnType<typeof prepareStatements>;
+  readonly #addTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
+  readonly #removeTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
   #closed = false;
 
   private constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
-    this.#q = {
-      get: db.prepare<[string, string], ObjectRow>('SELECT * FROM objects WHERE remote = ? AND path = ?'),
-      getById: db.prepare<[number], ObjectRow>('SELECT * FROM objects WHERE id = ?'),
-      insert: db.prepare<[string, string, string, number, string, number, number]>(
-        'INSERT INTO objects (remote, path, fingerprint, size, cache_file, last_used_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      setFile: db.prepare<[string, number]>('UPDATE objects SET cache_file = ? WHERE id = ?'),
-      delete: db.prepare<[number]>('DELETE FROM objects WHERE id = ?'),
-      ranges: db.prepare<[number, string], { start: number; end: number }>('SELECT start, end FROM ranges WHERE object_id = ? AND kind = ? ORDER BY start'),
-      clearRanges: db.prepare<[number, string]>('DELETE FROM ranges WHERE object_id = ? AND kind = ?'),
-      insertRange: db.prepare<[number, string, number, number]>('INSERT INTO ranges (object_id, kind, start, end) VALUES (?, ?, ?, ?)'),
-      setPresent: db.prepare<[number, number]>('UPDATE objects SET present_bytes = ? WHERE id = ?'),
-      setDirty: db.prepare<[number, number]>('UPDATE objects SET dirty = ? WHERE id = ?'),
-      touch: db.prepare<[number, number]>('UPDATE objects SET last_used_ms = ? WHERE id = ?'),
-      total: db.prepare<[], { total: number | null }>('SELECT SUM(present_bytes) AS total FROM objects'),
-      lru: db.prepare<[], ObjectRow>('SELECT * FROM objects WHERE dirty = 0 ORDER BY last_used_ms, id'),
-      all: db.prepare<[], ObjectRow>('SELECT * FROM objects ORDER BY id'),
-    };
+    this.#q = prepareStatements(db);
+    const addTx = db.transaction((objectId: number, ranges: Range[], kind: RangeKind) => {
+      if (!this.#q.exists.get(objectId)) return;
+      let delta = 0;
+      for (const r of ranges) delta += this.#addOneLocked(objectId, kind, r.start, r.end);
+      this.#finishLocked(objectId, kind, delta);
+    });
+    const removeTx = db.transaction((objectId: number, ranges: Range[], kind: RangeKind) => {
+      if (!this.#q.exists.get(objectId)) return;
+      let delta = 0;
+      for (const r of ranges) delta -= this.#removeOneLocked(objectId, kind, r.start, r.end);
+      this.#finishLocked(objectId, kind, delta);
+    });
+    this.#addTx = (id, ranges, kind) => addTx.immediate(id, ranges, kind);
+    this.#removeTx = (id, ranges, kind) => removeTx.immediate(id, ranges, kind);
   }
 
-  static open(dbPath: string, opts: { clock?: Clock } = {}): CacheStore {
-    const db = openDatabase(dbPath);
+  static open(dbPath: string, opts: CacheStoreOptions = {}): CacheStore {
+    const db = openDatabase(dbPath, opts.logger ? { logger: opts.logger } : {});
     try {
-      migrate(db, MIGRATIONS);
+      migrate(db, MIGRATIONS, opts.logger);
+      return new CacheStore(db, opts.clock ?? systemClock);
     } catch (err) {
       db.close();
       throw err;
     }
-    return new CacheStore(db, opts.clock ?? systemClock);
+  }
+
+  #open(): ReturnType<typeof prepareStatements> {
+    if (this.#closed) throw new StoreClosedError('the cache store is closed');
+    return this.#q;
   }
 
   getObject(remote: string, path: string): CachedObject | undefined {
-    const r = this.#q.get.get(remote, path);
+    const r = this.#open().get.get(remote, path);
     return r ? toObject(r) : undefined;
   }
 
   getObjectById(id: number): CachedObject | undefined {
-    const r = this.#q.getById.get(id);
+    const r = this.#open().getById.get(id);
     return r ? toObject(r) : undefined;
   }
 
   /**
-   * The record for (remote, path) at `fingerprint`. If a record with another fingerprint (or
-   * size) exists, it and its ranges are replaced and `stale` names the file to delete.
+   * The record for (remote, path) at `fingerprint` and `sizeBytes`, created if absent. If a
+   * record with another fingerprint or size exists, it and its ranges are replaced by a new
+   * record (new id) and `stale` names the old cache file, which the caller must delete.
+   * `cacheFileName(id)` names the file of a new record; if it throws, nothing changes.
    */
   upsertObject(
     remote: string,
     path: string,
     fingerprint: string,
-    size: number,
+    sizeBytes: number,
     cacheFileName: (id: number) => string,
-  ): { object: CachedObject; stale?: { cacheFileName: string; presentBytes: number } } {
-    return this.#db.transaction(() => {
-      const existing = this.#q.get.get(remote, path);
-      if (existing && existing.fingerprint === fingerprint && existing.size === size) return { object: toObject(existing) };
-      let stale: { cacheFileName: string; presentBytes: number } | undefined;
-      if (existing) {
-        stale = { cacheFileName: existing.cache_file, presentBytes: existing.present_bytes };
-        this.#q.delete.run(existing.id);
-      }
-      const now = Math.round(this.#clock.wallNow());
-      const id = Number(this.#q.insert.run(remote, path, fingerprint, size, '', now, now).lastInsertRowid);
-      this.#q.setFile.run(cacheFileName(id), id);
-      const object = toObject(this.#q.getById.get(id) as ObjectRow);
-      return stale ? { object, stale } : { object };
-    }).immediate();
+  ): { object: CachedObject; stale?: StaleObject } {
+    const q = this.#open();
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new RangeError(`bad object size ${sizeBytes}`);
+    return this.#db
+      .transaction(() => {
+        const existing = q.get.get(remote, path);
+        if (existing && existing.fingerprint === fingerprint && existing.size === sizeBytes) return { object: toObject(existing) };
+        let stale: StaleObject | undefined;
+        if (existing) {
+          stale = { cacheFileName: existing.cache_file, presentBytes: existing.present_bytes };
+          q.delete.run(existing.id);
+        }
+        const now = Math.round(this.#clock.wallNow());
+        const id = Number(q.insert.run(remote, path, fingerprint, sizeBytes, '', now, now).lastInsertRowid);
+        q.setFile.run(cacheFileName(id), id);
+        const object = toObject(q.getById.get(id) as ObjectRow);
+        return stale ? { object, stale } : { object };
+      })
+      .immediate();
   }
 
+  /** The stored ranges of one kind (empty for an unknown id). */
   loadRanges(objectId: number, kind: RangeKind = 'present'): RangeSet {
-    return new RangeSet(this.#q.ranges.all(objectId, kind));
+    return new RangeSet(this.#open().ranges.all(objectId, kind));
   }
 
-  #rewrite(objectId: number, kind: RangeKind, set: RangeSet): void {
-    this.#q.clearRanges.run(objectId, kind);
-    for (const r of set) this.#q.insertRange.run(objectId, kind, r.start, r.end);
-    if (kind === 'present') this.#q.setPresent.run(set.size, objectId);
-    else this.#q.setDirty.run(set.isEmpty() ? 0 : 1, objectId);
-  }
-
-  /** Merges `ranges` into the stored ones (one transaction). Unknown object ids are ignored. */
+  /** Merges `ranges` into the stored ones, in one transaction. Unknown ids are ignored. */
   addRanges(objectId: number, ranges: Iterable<Range>, kind: RangeKind = 'present'): void {
-    this.#db.transaction(() => {
-      if (!this.#q.getById.get(objectId)) return;
-      const set = this.loadRanges(objectId, kind);
-      for (const r of ranges) set.add(r.start, r.end);
-      this.#rewrite(objectId, kind, set);
-    }).immediate();
+    this.#open();
+    const list = [...ranges];
+    list.forEach(checkRange);
+    this.#addTx(objectId, list, kind);
   }
 
+  /** Cuts `ranges` out of the stored ones, in one transaction. Unknown ids are ignored. */
   removeRanges(objectId: number, ranges: Iterable<Range>, kind: RangeKind = 'present'): void {
-    this.#db.transaction(() => {
-      if (!this.#q.getById.get(objectId)) return;
-      const set = this.loadRanges(objectId, kind);
-      for (const r of ranges) set.remove(r.start, r.end);
-      this.#rewrite(objectId, kind, set);
-    }).immediate();
+    this.#open();
+    const list = [...ranges];
+    list.forEach(checkRange);
+    this.#removeTx(objectId, list, kind);
   }
 
+  /** Adds [start, end) to the stored ranges; returns how many bytes became present. */
+  #addOneLocked(id: number, kind: RangeKind, start: number, end: number): number {
+    if (start === end) return 0;
+    const q = this.#q;
+    let newStart = start;
+    let newEnd = end;
+    let removed = 0;
+    const prev = q.before.get(id, kind, start);
+    if (prev && prev.end >= start) {
+      if (prev.end >= end) return 0; // already covered
+      newStart = prev.start;
+      removed += prev.end - prev.start;
+      q.deleteRange.run(id, kind, prev.start);
+    }
+    // Ranges starting inside [start, end] overlap or touch it; only the last can reach past end.
+    const merged = q.startingIn.all(id, kind, start, end);
+    for (const r of merged) {
+      removed += r.end - r.start;
+      newEnd = Math.max(newEnd, r.end);
+    }
+    if (merged.length > 0) q.deleteStartingIn.run(id, kind, start, end);
+    q.insertRange.run(id, kind, newStart, newEnd);
+    return newEnd - newStart - removed;
+  }
+
+  /** Cuts [start, end) out of the stored ranges; returns how many bytes were removed. */
+  #removeOneLocked(id: number, kind: RangeKind, start: number, end: number): number {
+    if (start === end) return 0;
+    const q = this.#q;
+    let removed = 0;
+    const prev = q.before.get(id, kind, start);
+    if (prev && prev.end > start) {
+      // [prev.start, start) stays; a tail past `end` becomes its own range.
+      removed += Math.min(prev.end, end) - start;
+      q.setRangeEnd.run(start, id, kind, prev.start);
+      if (prev.end > end) {
+        q.insertRange.run(id, kind, end, prev.end);
+        return removed;
+      }
+    }
+    const cut = q.startingIn.all(id, kind, start, end - 1);
+    for (const r of cut) removed += Math.min(r.end, end) - r.start;
+    if (cut.length > 0) {
+      q.deleteStartingIn.run(id, kind, start, end - 1);
+      const last = cut[cut.length - 1] as RangeRow;
+      if (last.end > end) q.insertRange.run(id, kind, end, last.end);
+    }
+    return removed;
+  }
+
+  #finishLocked(id: number, kind: RangeKind, presentDelta: number): void {
+    if (kind === 'present') {
+      if (presentDelta !== 0) this.#q.addPresent.run(presentDelta, id);
+    } else {
+      this.#q.syncDirty.run(id);
+    }
+  }
+
+  /** Records a use for LRU eviction. One small write: callers batch (e.g. once per flush). */
   touch(objectId: number, nowMs: number = this.#clock.wallNow()): void {
-    this.#q.touch.run(Math.round(nowMs), objectId);
+    this.#open().touch.run(Math.round(nowMs), objectId);
   }
 
   totalPresentBytes(): number {
-    return this.#q.total.get()?.total ?? 0;
+    return this.#open().total.get()?.total ?? 0;
   }
 
-  /** Least recently used first; never dirty objects, never ids in `exclude`. */
-  evictionCandidates(limit: number, exclude: Iterable<number>): CachedObject[] {
-    const skip = new Set(exclude);
+  /** Up to `limit` objects, least recently used first; never dirty ones, never ids in `exclude`. */
+  evictionCandidates(limit: number, exclude: Iterable<number> = []): CachedObject[] {
+    const q = this.#open();
     const out: CachedObject[] = [];
-    for (const r of this.#q.lru.iterate()) {
+    if (!(limit >= 1)) return out;
+    const skip = exclude instanceof Set ? (exclude as ReadonlySet<number>) : new Set(exclude);
+    for (const r of q.lru.iterate()) {
       if (skip.has(r.id)) continue;
       out.push(toObject(r));
       if (out.length >= limit) break;
@@ -212,14 +362,16 @@ export class CacheStore {
     return out;
   }
 
+  /** Deletes the record and its ranges (not the cache file: that is the caller's). */
   deleteObject(objectId: number): void {
-    this.#q.delete.run(objectId);
+    this.#open().delete.run(objectId);
   }
 
   listObjects(): CachedObject[] {
-    return this.#q.all.all().map(toObject);
+    return this.#open().all.all().map(toObject);
   }
 
+  /** Closes the database. Idempotent; any later call throws StoreClosedError. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

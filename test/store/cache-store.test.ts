@@ -1,149 +1,358 @@
-// CacheStore: migrations, fingerprint replacement, ranges across reopen, LRU order,
-// present_bytes consistency (property), and two handles on one WAL database.
-import { describe, test } from 'node:test';
+// CacheStore and the migration runner: migrations from empty, re-open, rollback of a failing
+// migration, fingerprint replacement, ranges across reopen (checked row by row, not through a
+// normalising RangeSet), LRU order, present_bytes/dirty consistency against a model (property),
+// and sharing one database between connections, threads and concurrent migrations.
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
+import { within } from '../../src/base/async.js';
 import { ManualClock } from '../../src/base/clock.js';
 import { RangeSet } from '../../src/base/range-set.js';
-import { CacheStore, MIGRATIONS } from '../../src/store/cache-store.js';
-import { MigrationError, migrate, openDatabase } from '../../src/store/database.js';
-
-function withDir(fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'fusestream-store-'));
-  try {
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { CacheStore, MIGRATIONS, StoreClosedError, type RangeKind } from '../../src/store/cache-store.js';
+import { MigrationError, StoreError, migrate, openDatabase, schemaVersion, type Db, type Migration } from '../../src/store/database.js';
 
 const name = (id: number): string => `${id}.bin`;
 
-describe('CacheStore', () => {
-  test('migrates an empty database and reopens idempotently', () => {
-    withDir((dir) => {
-      const db = join(dir, 'c.db');
-      CacheStore.open(db).close();
-      const s = CacheStore.open(db);
-      assert.deepEqual(s.listObjects(), []);
-      s.close();
-      s.close(); // idempotent
-    });
+let dir = '';
+const cleanups: (() => void)[] = [];
+/** Registers a resource to release after the test, even when it fails. */
+function own<T extends { close(): unknown }>(x: T): T {
+  cleanups.push(() => {
+    x.close();
+  });
+  return x;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fusestream-store-'));
+});
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The stored rows of one object and kind, exactly as in the table. */
+function rawRanges(db: Db, objectId: number, kind: RangeKind = 'present'): [number, number][] {
+  return db
+    .prepare<[number, string], { start: number; end: number }>('SELECT start, "end" FROM ranges WHERE object_id = ? AND kind = ? ORDER BY start')
+    .all(objectId, kind)
+    .map((r) => [r.start, r.end]);
+}
+
+/**
+ * Runs `body` (CommonJS source, with `CacheStore`, `migrate`, `MIGRATIONS`, `openDatabase` and
+ * `workerData` (plus `workerData.index`) in scope) in `n` worker threads that start it together
+ * after a barrier.
+ */
+async function inWorkers(n: number, body: string, data: Record<string, unknown>): Promise<void> {
+  const sab = new SharedArrayBuffer(4);
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    (async () => {
+      const { CacheStore, MIGRATIONS } = await import(workerData.storeUrl);
+      const { migrate, openDatabase } = await import(workerData.dbUrl);
+      const arrived = new Int32Array(workerData.sab);
+      Atomics.add(arrived, 0, 1);
+      Atomics.notify(arrived, 0);
+      for (let v; (v = Atomics.load(arrived, 0)) < workerData.n; ) Atomics.wait(arrived, 0, v, 1000);
+      ${body}
+    })().then(() => parentPort.postMessage('ok'), (e) => parentPort.postMessage(String(e && e.stack || e) + (e && e.cause ? '\\ncause: ' + String(e.cause.stack || e.cause) + ' ' + e.cause.code : '')));
+  `;
+  const workerData = {
+    ...data,
+    sab,
+    n,
+    storeUrl: new URL('../../src/store/cache-store.js', import.meta.url).href,
+    dbUrl: new URL('../../src/store/database.js', import.meta.url).href,
+  };
+  const results = await within(
+    Promise.all(
+      Array.from({ length: n }, (_, index) => {
+        const w = new Worker(code, { eval: true, workerData: { ...workerData, index } });
+        return new Promise<string>((resolve, reject) => {
+          w.once('message', (m: unknown) => {
+            resolve(String(m));
+            void w.terminate();
+          });
+          w.once('error', reject);
+        });
+      }),
+    ),
+    30_000,
+    `${n} store workers to finish`,
+  );
+  assert.deepEqual(results, Array<string>(n).fill('ok'));
+}
+
+describe('migrations', () => {
+  test('an empty database is migrated to the latest version; reopening is a no-op', () => {
+    const path = join(dir, 'c.db');
+    CacheStore.open(path).close();
+    const db = own(openDatabase(path));
+    assert.equal(schemaVersion(db), 1);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(migrate(db, MIGRATIONS), 1, 'nothing left to apply');
+    const s = own(CacheStore.open(path));
+    assert.deepEqual(s.listObjects(), []);
+    s.close();
+    s.close(); // idempotent
+    assert.throws(() => s.listObjects(), StoreClosedError);
   });
 
   test('a failing migration rolls back and leaves user_version unchanged', () => {
-    withDir((dir) => {
-      const db = openDatabase(join(dir, 'c.db'));
-      migrate(db, MIGRATIONS);
-      const bad = { version: 2, description: 'broken', up: (d: typeof db) => d.exec('CREATE TABLE t (x); SELECT no_such_function();') };
-      assert.throws(() => migrate(db, [...MIGRATIONS, bad]), MigrationError);
-      assert.equal(db.pragma('user_version', { simple: true }), 1);
-      assert.deepEqual(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get(), { n: 0 }, 'the half-done migration left nothing');
-      db.close();
-    });
+    const db = own(openDatabase(join(dir, 'c.db')));
+    migrate(db, MIGRATIONS);
+    const bad: Migration = { version: 2, description: 'broken', up: (d) => d.exec('CREATE TABLE t (x); SELECT no_such_function();') };
+    assert.throws(() => migrate(db, [...MIGRATIONS, bad]), MigrationError);
+    assert.equal(schemaVersion(db), 1);
+    assert.deepEqual(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get(), { n: 0 }, 'the half-done migration left nothing');
+    const good: Migration = { version: 2, description: 'fixed', up: (d) => d.exec('CREATE TABLE t (x)') };
+    assert.equal(migrate(db, [good, ...MIGRATIONS]), 2, 'order of the list does not matter');
+  });
+
+  test('a failing first migration leaves an empty database at version 0', () => {
+    const db = own(openDatabase(join(dir, 'c.db')));
+    const bad: Migration = { version: 1, description: 'broken', up: () => { throw new Error('boom'); } };
+    assert.throws(() => migrate(db, [bad]), (e: unknown) => e instanceof MigrationError && e.cause instanceof Error && e.cause.message === 'boom');
+    assert.equal(schemaVersion(db), 0);
+  });
+
+  test('duplicate or non-positive versions are refused before anything runs', () => {
+    const db = own(openDatabase(join(dir, 'c.db')));
+    let ran = false;
+    const m = (version: number): Migration => ({ version, description: `m${version}`, up: () => { ran = true; } });
+    assert.throws(() => migrate(db, [m(1), m(1)]), MigrationError);
+    assert.throws(() => migrate(db, [m(0)]), MigrationError);
+    assert.throws(() => migrate(db, [m(1.5)]), MigrationError);
+    assert.equal(ran, false);
   });
 
   test('a newer schema is refused with a clear error', () => {
-    withDir((dir) => {
-      const db = openDatabase(join(dir, 'c.db'));
-      db.pragma('user_version = 99');
+    const path = join(dir, 'c.db');
+    const db = openDatabase(path);
+    db.pragma('user_version = 99');
+    db.close();
+    assert.throws(() => CacheStore.open(path), /newer than this fusestream/);
+  });
+
+  test('a file that is not a database is a StoreError, not a crash later', () => {
+    const path = join(dir, 'c.db');
+    writeFileSync(path, Buffer.alloc(4096, 0x5a));
+    assert.throws(() => CacheStore.open(path), (e: unknown) => e instanceof StoreError && e.cause !== undefined);
+  });
+
+  test('threads opening one fresh database at once apply each migration exactly once', async () => {
+    for (let round = 0; round < 5; round++) {
+      const path = join(dir, `race-${round}.db`);
+      await inWorkers(4, 'CacheStore.open(workerData.path).close();', { path });
+      const db = openDatabase(path);
+      assert.equal(schemaVersion(db), 1);
       db.close();
-      assert.throws(() => CacheStore.open(join(dir, 'c.db')), /newer than this fusestream/);
-    });
+    }
   });
+});
 
+describe('CacheStore', () => {
   test('same fingerprint keeps the record; a changed one replaces it and reports the stale file', () => {
-    withDir((dir) => {
-      const s = CacheStore.open(join(dir, 'c.db'));
-      const a = s.upsertObject('r', 'p', 'etag:1', 100, name);
-      assert.equal(a.stale, undefined);
-      s.addRanges(a.object.id, [{ start: 0, end: 50 }]);
-      const again = s.upsertObject('r', 'p', 'etag:1', 100, name);
-      assert.equal(again.object.id, a.object.id);
-      assert.equal(again.object.presentBytes, 50);
-      const changed = s.upsertObject('r', 'p', 'etag:2', 100, name);
-      assert.deepEqual(changed.stale, { cacheFileName: a.object.cacheFileName, presentBytes: 50 });
-      assert.notEqual(changed.object.id, a.object.id);
-      assert.equal(s.loadRanges(changed.object.id).size, 0, 'stale ranges dropped');
-      assert.equal(s.totalPresentBytes(), 0);
-      s.close();
+    const clock = new ManualClock();
+    const s = own(CacheStore.open(join(dir, 'c.db'), { clock }));
+    const a = s.upsertObject('r', 'p', 'etag:1', 100, name);
+    assert.equal(a.stale, undefined);
+    assert.deepEqual(a.object, {
+      id: a.object.id,
+      remote: 'r',
+      path: 'p',
+      fingerprint: 'etag:1',
+      size: 100,
+      cacheFileName: name(a.object.id),
+      presentBytes: 0,
+      dirty: false,
+      lastUsedMs: clock.wallNow(),
     });
+    s.addRanges(a.object.id, [{ start: 0, end: 50 }]);
+    const again = s.upsertObject('r', 'p', 'etag:1', 100, name);
+    assert.equal(again.stale, undefined);
+    assert.equal(again.object.id, a.object.id);
+    assert.equal(again.object.presentBytes, 50);
+    const changed = s.upsertObject('r', 'p', 'etag:2', 100, name);
+    assert.deepEqual(changed.stale, { cacheFileName: a.object.cacheFileName, presentBytes: 50 });
+    assert.notEqual(changed.object.id, a.object.id);
+    assert.equal(s.loadRanges(changed.object.id).size, 0, 'stale ranges dropped');
+    assert.equal(s.loadRanges(a.object.id).size, 0, 'the old id has no ranges left');
+    assert.equal(s.getObjectById(a.object.id), undefined);
+    assert.equal(s.totalPresentBytes(), 0);
+    const resized = s.upsertObject('r', 'p', 'etag:2', 200, name);
+    assert.ok(resized.stale, 'a changed size also replaces the record');
+    assert.deepEqual(s.listObjects().map((o) => o.id), [resized.object.id]);
   });
 
-  test('ranges merge and persist across close/reopen', () => {
-    withDir((dir) => {
-      const db = join(dir, 'c.db');
-      const s = CacheStore.open(db);
-      const { object } = s.upsertObject('r', 'p', 'f', 1000, name);
-      s.addRanges(object.id, [{ start: 0, end: 10 }]);
-      s.addRanges(object.id, [{ start: 10, end: 20 }, { start: 30, end: 40 }]);
-      s.removeRanges(object.id, [{ start: 35, end: 40 }]);
-      s.close();
-      const t = CacheStore.open(db);
-      assert.deepEqual(t.loadRanges(object.id).toJSON(), [[0, 20], [30, 35]]);
-      assert.equal(t.getObjectById(object.id)?.presentBytes, 25);
-      t.close();
-    });
+  test('upsert: a throwing file-name factory changes nothing; ids are never reused', () => {
+    const s = own(CacheStore.open(join(dir, 'c.db')));
+    const a = s.upsertObject('r', 'p', 'f1', 10, name).object;
+    assert.throws(
+      () => s.upsertObject('r', 'p', 'f2', 10, () => { throw new Error('no name'); }),
+      /no name/,
+    );
+    assert.deepEqual(s.getObject('r', 'p'), a, 'the old record survives');
+    s.deleteObject(a.id);
+    const b = s.upsertObject('r', 'p', 'f1', 10, name).object;
+    assert.ok(b.id > a.id, 'a deleted id is not handed out again');
+    assert.throws(() => s.upsertObject('r', 'q', 'f', -1, name), RangeError);
+    assert.throws(() => s.upsertObject('r', 'q', 'f', 1.5, name), RangeError);
+  });
+
+  test('ranges merge (adjacent rows become one) and persist across close/reopen', () => {
+    const path = join(dir, 'c.db');
+    const s = CacheStore.open(path);
+    const { object } = s.upsertObject('r', 'p', 'f', 1000, name);
+    s.addRanges(object.id, [{ start: 0, end: 10 }]);
+    s.addRanges(object.id, [{ start: 10, end: 20 }, { start: 30, end: 40 }]);
+    s.addRanges(object.id, [{ start: 50, end: 60 }, { start: 45, end: 50 }, { start: 60, end: 61 }]);
+    s.removeRanges(object.id, [{ start: 35, end: 40 }]);
+    s.close();
+    const raw = own(openDatabase(path));
+    assert.deepEqual(rawRanges(raw, object.id), [[0, 20], [30, 35], [45, 61]], 'stored rows are in normal form');
+    const t = own(CacheStore.open(path));
+    assert.deepEqual(t.loadRanges(object.id).toJSON(), [[0, 20], [30, 35], [45, 61]]);
+    assert.equal(t.getObjectById(object.id)?.presentBytes, 41);
+    t.addRanges(object.id, [{ start: 15, end: 50 }]);
+    assert.deepEqual(rawRanges(raw, object.id), [[0, 61]], 'one range bridging three merges them');
+    t.removeRanges(object.id, [{ start: 10, end: 11 }, { start: 60, end: 100 }]);
+    assert.deepEqual(rawRanges(raw, object.id), [[0, 10], [11, 60]]);
+    assert.equal(t.getObjectById(object.id)?.presentBytes, 59);
+  });
+
+  test('bad ranges throw RangeError and change nothing; unknown ids are ignored', () => {
+    const s = own(CacheStore.open(join(dir, 'c.db')));
+    const { object } = s.upsertObject('r', 'p', 'f', 100, name);
+    assert.throws(() => s.addRanges(object.id, [{ start: 0, end: 10 }, { start: 5, end: 2 }]), RangeError);
+    assert.throws(() => s.removeRanges(object.id, [{ start: -1, end: 2 }]), RangeError);
+    assert.equal(s.loadRanges(object.id).size, 0, 'the valid part of a rejected batch was not applied');
+    s.addRanges(object.id + 100, [{ start: 0, end: 10 }]);
+    s.removeRanges(object.id + 100, [{ start: 0, end: 10 }]);
+    s.addRanges(object.id, [{ start: 4, end: 4 }]);
+    assert.equal(s.totalPresentBytes(), 0);
+  });
+
+  test('dirty ranges set and clear the dirty flag and are kept apart from present ones', () => {
+    const path = join(dir, 'c.db');
+    const s = own(CacheStore.open(path));
+    const { object } = s.upsertObject('r', 'p', 'f', 100, name);
+    s.addRanges(object.id, [{ start: 0, end: 10 }], 'dirty');
+    assert.equal(s.getObjectById(object.id)?.dirty, true);
+    assert.equal(s.getObjectById(object.id)?.presentBytes, 0, 'dirty bytes are not counted as present');
+    s.addRanges(object.id, [{ start: 0, end: 100 }]);
+    s.removeRanges(object.id, [{ start: 0, end: 5 }], 'dirty');
+    assert.deepEqual(s.loadRanges(object.id, 'dirty').toJSON(), [[5, 10]]);
+    assert.equal(s.getObjectById(object.id)?.dirty, true);
+    s.removeRanges(object.id, [{ start: 0, end: 100 }], 'dirty');
+    assert.equal(s.getObjectById(object.id)?.dirty, false);
+    assert.equal(s.loadRanges(object.id).size, 100);
   });
 
   test('eviction candidates: LRU order, never excluded or dirty objects', () => {
-    withDir((dir) => {
-      const clock = new ManualClock();
-      const s = CacheStore.open(join(dir, 'c.db'), { clock });
-      const ids = ['a', 'b', 'c', 'd'].map((p) => {
-        clock.advance(10);
-        return s.upsertObject('r', p, 'f', 10, name).object.id;
-      });
-      const [a, b, c, d] = ids as [number, number, number, number];
+    const clock = new ManualClock();
+    const s = own(CacheStore.open(join(dir, 'c.db'), { clock }));
+    const ids = ['a', 'b', 'c', 'd', 'e'].map((p) => {
       clock.advance(10);
-      s.touch(a); // a becomes the most recent
-      s.addRanges(d, [{ start: 0, end: 5 }], 'dirty');
-      assert.deepEqual(s.evictionCandidates(10, [c]).map((o) => o.id), [b, a]);
-      assert.deepEqual(s.evictionCandidates(1, []).map((o) => o.id), [b]);
-      s.close();
+      return s.upsertObject('r', p, 'f', 10, name).object.id;
     });
+    const [a, b, c, d, e] = ids as [number, number, number, number, number];
+    clock.advance(10);
+    s.touch(a); // a becomes the most recent
+    s.touch(e, clock.wallNow() - 1000); // e becomes the oldest
+    s.addRanges(d, [{ start: 0, end: 5 }], 'dirty');
+    assert.deepEqual(s.evictionCandidates(10, new Set([c])).map((o) => o.id), [e, b, a]);
+    assert.deepEqual(s.evictionCandidates(10, [c, e]).map((o) => o.id), [b, a], 'any iterable of ids');
+    assert.deepEqual(s.evictionCandidates(1, new Set()).map((o) => o.id), [e]);
+    assert.deepEqual(s.evictionCandidates(0, new Set()), [], 'limit 0 gives nothing');
+    assert.equal(s.evictionCandidates(10).length, 4);
+    s.removeRanges(d, [{ start: 0, end: 5 }], 'dirty');
+    assert.deepEqual(s.evictionCandidates(10).map((o) => o.id), [e, b, c, d, a], 'clean again, d is a candidate');
+    s.deleteObject(e);
+    assert.deepEqual(s.evictionCandidates(1).map((o) => o.id), [b]);
   });
 
-  test('present_bytes always equals the stored ranges (property)', () => {
-    withDir((dir) => {
-      const s = CacheStore.open(join(dir, 'c.db'));
-      const { object } = s.upsertObject('r', 'p', 'f', 1000, name);
-      const model = new RangeSet();
-      fc.assert(
-        fc.property(fc.array(fc.tuple(fc.boolean(), fc.nat(300), fc.nat(300)), { maxLength: 15 }), (ops) => {
-          for (const [add, x, y] of ops) {
-            const r = { start: Math.min(x, y), end: Math.max(x, y) };
-            if (add) {
-              s.addRanges(object.id, [r]);
-              model.add(r.start, r.end);
-            } else {
-              s.removeRanges(object.id, [r]);
-              model.remove(r.start, r.end);
-            }
+  test('stored rows, present_bytes, dirty and totals always match a model (property)', () => {
+    const path = join(dir, 'c.db');
+    const s = own(CacheStore.open(path));
+    const raw = own(openDatabase(path));
+    const opArb = fc.record({
+      obj: fc.nat(2),
+      kind: fc.constantFrom<RangeKind>('present', 'dirty'),
+      add: fc.boolean(),
+      spans: fc.array(fc.tuple(fc.nat(300), fc.nat(300)), { minLength: 1, maxLength: 4 }),
+    });
+    let run = 0;
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 25 }), (ops) => {
+        run++;
+        for (const o of s.listObjects()) s.deleteObject(o.id);
+        const ids = [0, 1, 2].map((i) => s.upsertObject('r', `run${run}/${i}`, 'f', 1000, name).object.id);
+        const models = ids.map(() => ({ present: new RangeSet(), dirty: new RangeSet() }));
+        for (const op of ops) {
+          const id = ids[op.obj] as number;
+          const model = models[op.obj]?.[op.kind] as RangeSet;
+          const ranges = op.spans.map(([x, y]) => ({ start: Math.min(x, y), end: Math.max(x, y) }));
+          if (op.add) s.addRanges(id, ranges, op.kind);
+          else s.removeRanges(id, ranges, op.kind);
+          for (const r of ranges) {
+            if (op.add) model.add(r.start, r.end);
+            else model.remove(r.start, r.end);
           }
-          assert.ok(s.loadRanges(object.id).equals(model));
-          assert.equal(s.getObjectById(object.id)?.presentBytes, model.size);
-          assert.equal(s.totalPresentBytes(), model.size);
-        }),
-        { numRuns: 50 },
-      );
-      s.close();
-    });
+        }
+        let total = 0;
+        ids.forEach((id, i) => {
+          const m = models[i] as { present: RangeSet; dirty: RangeSet };
+          assert.deepEqual(rawRanges(raw, id, 'present'), m.present.toJSON(), 'present rows in normal form');
+          assert.deepEqual(rawRanges(raw, id, 'dirty'), m.dirty.toJSON(), 'dirty rows in normal form');
+          const o = s.getObjectById(id);
+          assert.equal(o?.presentBytes, m.present.size);
+          assert.equal(o.dirty, !m.dirty.isEmpty());
+          total += m.present.size;
+        });
+        assert.equal(s.totalPresentBytes(), total);
+      }),
+      { numRuns: 150 },
+    );
   });
 
-  test('two stores on one database (WAL) see each other', () => {
-    withDir((dir) => {
-      const db = join(dir, 'c.db');
-      const s1 = CacheStore.open(db);
-      const s2 = CacheStore.open(db);
-      const { object } = s1.upsertObject('r', 'p', 'f', 100, name);
-      s2.addRanges(object.id, [{ start: 0, end: 100 }]);
-      assert.equal(s1.getObject('r', 'p')?.presentBytes, 100);
-      s1.close();
-      s2.close();
-    });
+  test('two stores on one database (WAL) see each other’s writes', () => {
+    const path = join(dir, 'c.db');
+    const s1 = own(CacheStore.open(path));
+    const s2 = own(CacheStore.open(path));
+    const { object } = s1.upsertObject('r', 'p', 'f', 100, name);
+    assert.equal(s2.getObject('r', 'p')?.id, object.id);
+    s2.addRanges(object.id, [{ start: 0, end: 60 }]);
+    assert.equal(s1.getObject('r', 'p')?.presentBytes, 60);
+    s1.addRanges(object.id, [{ start: 60, end: 100 }]);
+    assert.deepEqual(s2.loadRanges(object.id).toJSON(), [[0, 100]]);
+    const replaced = s2.upsertObject('r', 'p', 'g', 100, name);
+    assert.equal(replaced.stale?.presentBytes, 100);
+    s1.addRanges(object.id, [{ start: 0, end: 10 }]);
+    assert.equal(s1.totalPresentBytes(), 0, 'a write for the replaced id is ignored, not misapplied');
+  });
+
+  test('concurrent writers in several threads serialise without losing a range', async () => {
+    const path = join(dir, 'c.db');
+    const s = own(CacheStore.open(path));
+    const { object } = s.upsertObject('r', 'p', 'f', 1 << 20, name);
+    // Worker w adds byte i*4 + w for i < 100, one transaction each: together they cover [0, 400).
+    await inWorkers(
+      4,
+      `const s = CacheStore.open(workerData.path);
+       const w = workerData.index;
+       for (let i = 0; i < 100; i++) s.addRanges(workerData.id, [{ start: i * 4 + w, end: i * 4 + w + 1 }]);
+       s.close();`,
+      { path, id: object.id },
+    );
+    const raw = own(openDatabase(path));
+    assert.deepEqual(rawRanges(raw, object.id), [[0, 400]]);
+    assert.equal(s.getObjectById(object.id)?.presentBytes, 400);
   });
 });
