@@ -3,14 +3,21 @@
 // what we waited for. Not for orchestrating overlaps inside one process: use gates there.
 import { within } from '../../src/base/async.js';
 
-export async function eventually(condition: () => boolean, ms: number, what: string, everyMs = 25): Promise<void> {
+export async function eventually(condition: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 25): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   try {
     await within(
-      new Promise<void>((resolve) => {
+      new Promise<void>((resolve, reject) => {
         const check = (): void => {
-          if (condition()) resolve();
-          else timer = setTimeout(check, everyMs);
+          if (stopped) return;
+          Promise.resolve(condition()).then(
+            (ok) => {
+              if (ok) resolve();
+              else if (!stopped) timer = setTimeout(check, everyMs);
+            },
+            reject,
+          );
         };
         check();
       }),
@@ -18,6 +25,7 @@ export async function eventually(condition: () => boolean, ms: number, what: str
       what,
     );
   } finally {
+    stopped = true;
     clearTimeout(timer);
   }
 }

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { eventually } from './eventually.js';
 import { within } from '../../src/base/async.js';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
@@ -109,13 +109,13 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxHandl
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.once('error', () => undefined);
-      const ready = (async (): Promise<boolean> => {
-        for (;;) {
-          if (child.exitCode !== null || child.signalCode !== null) return false;
-          if (await canConnect(port)) return true;
-          await delay(10);
-        }
-      })();
+      let exitedEarly = false;
+      const ready = eventually(
+        async () => (exitedEarly = child.exitCode !== null || child.signalCode !== null) || canConnect(port),
+        5000,
+        `nginx to accept connections on 127.0.0.1:${port}`,
+        10,
+      ).then(() => !exitedEarly);
       let ok: boolean;
       try {
         ok = await within(Promise.race([ready, exited.then(() => false)]), 5000, `nginx to accept connections on 127.0.0.1:${port}`);
