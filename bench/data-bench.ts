@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { readBuffers } from '../src/base/buffer-pool.js';
 import { DataCache } from '../src/data/data-cache.js';
 import { HttpRemote } from '../src/remote/http/http-remote.js';
 import { startNginx } from '../test/support/nginx.js';
@@ -41,7 +42,8 @@ async function readSequential(cache: DataCache, remote: HttpRemote, path: string
   const fp = st.etag === undefined ? { size: st.size } : { size: st.size, etag: st.etag };
   const reader = await cache.openFile(path, fp, size);
   const t0 = performance.now();
-  for (let off = 0; off < size; off += MiB) await reader.read(off, MiB);
+  // Like the FUSE session, hand each reply buffer back once it is consumed.
+  for (let off = 0; off < size; off += MiB) readBuffers.release(await reader.read(off, MiB));
   const ms = performance.now() - t0;
   await reader.close();
   return ms;

@@ -25,6 +25,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 import { AbortedError, Deferred, Mutex, TaskGroup } from '../base/async.js';
+import { readBuffers } from '../base/buffer-pool.js';
 import { RangeSet, type Range } from '../base/range-set.js';
 import type { Logger } from '../observability/logger.js';
 import type { Fingerprint } from '../remote/remote.js';
@@ -230,9 +231,12 @@ export class CacheFile {
     return this.#tasks.run(name, task);
   }
 
-  /** Reads exactly [pos, pos+length) from disk. The caller has entered the gate. */
+  /**
+   * Reads exactly [pos, pos+length) from disk into a buffer of `readBuffers` (its final user
+   * may release it). The caller has entered the gate.
+   */
   async readAt(pos: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffers.acquire(length);
     let done = 0;
     try {
       while (done < length) {

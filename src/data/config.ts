@@ -20,6 +20,12 @@ export interface DataConfig {
    * 1.5–2x faster than per-READ range requests (RESEARCH.md Part 1 §2), so this is large.
    */
   maxRequestBytes: number;
+  /**
+   * Downloads at least this long go through the remote's `readToFile` where it has one (a
+   * transfer thread writes the cache file; RESEARCH.md: one thread tops out near 1 GB/s).
+   * Shorter ones stream on this thread, which has lower latency for small random reads.
+   */
+  offThreadMinBytes: number;
   /** First read-ahead window of a handle, and the window after every seek. */
   readAheadInitialBytes: number;
   /** The window doubles on each sequential read up to this. */
@@ -55,6 +61,7 @@ const MiB = 1024 * 1024;
 export const DEFAULT_DATA_CONFIG: Readonly<DataConfig> = Object.freeze({
   chunkSizeBytes: 1 * MiB,
   maxRequestBytes: 8 * MiB,
+  offThreadMinBytes: 256 * 1024,
   readAheadInitialBytes: 128 * 1024,
   readAheadMaxBytes: 8 * MiB,
   readAheadBudgetBytes: 64 * MiB,

@@ -30,8 +30,8 @@ import { AbortedError, Deferred, raceAbort, throwIfAborted } from '../base/async
 import type { Clock } from '../base/clock.js';
 import { RangeSet } from '../base/range-set.js';
 import type { Logger } from '../observability/logger.js';
-import { RemoteError, isRemoteError } from '../remote/remote-error.js';
-import type { Fingerprint, Remote } from '../remote/remote.js';
+import { FileWriteError, RemoteError, isRemoteError } from '../remote/remote-error.js';
+import type { FileTransfer, Fingerprint, Remote } from '../remote/remote.js';
 import { retry } from '../remote/retry.js';
 import type { CacheFile, ActiveDownload, Waiter, WaiterLink } from './cache-file.js';
 import type { DataConfig } from './config.js';
@@ -437,6 +437,11 @@ export class RangeFetcher {
   async #attempt(dl: Download, signal: AbortSignal): Promise<void> {
     const cf = dl.cf;
     if (dl.pos >= dl.end) return;
+    const readToFile = this.#d.remote.readToFile?.bind(this.#d.remote);
+    if (readToFile !== undefined && dl.end - dl.pos >= this.#d.config.offThreadMinBytes) {
+      await this.#attemptToFile(dl, signal, readToFile);
+      return;
+    }
     const stream = await this.#open(cf, dl.pos, dl.end - dl.pos, signal);
     // Writes are pipelined with the body: while one batch is being written, the chunks that
     // arrive queue up and go out as the next batch (one writev), so small network chunks do
@@ -464,6 +469,112 @@ export class RangeFetcher {
     }
   }
 
+  /**
+   * One attempt through the remote's readToFile: another thread writes the cache file, this
+   * one marks what it reports written as present. Flow control keeps the cap exact: the
+   * transfer may write only what is reserved, at most four chunks ahead of what has landed;
+   * it is told so a chunk at a time (each message costs both threads a wakeup).
+   */
+  async #attemptToFile(dl: Download, signal: AbortSignal, readToFile: NonNullable<Remote['readToFile']>): Promise<void> {
+    const cf = dl.cf;
+    const ev = this.#d.evictor;
+    const chunk = this.#d.config.chunkSizeBytes;
+    const ahead = 4 * chunk;
+    const stop = new AbortController();
+    const both = AbortSignal.any([signal, stop.signal]);
+    let reservedTo = dl.pos; // [dl.pos, reservedTo) is reserved and not landed
+    let allowed = dl.pos; // what the transfer was told it may write
+    const reserveAhead = async (): Promise<void> => {
+      const to = Math.min(dl.pos + ahead, dl.end);
+      if (to <= reservedTo) return;
+      const n = to - reservedTo;
+      if (!ev.tryReserve(cf.objectId, cf.present.size, n)) await ev.reserve(cf.objectId, cf.present.size, n, both);
+      reservedTo = to;
+    };
+    let written = dl.pos;
+    let pump: Promise<void> | undefined;
+    let pumpError: Error | undefined;
+    let transfer: FileTransfer | undefined;
+    // Lands what the transfer reported written, in order, then lets it write further.
+    const runPump = async (): Promise<void> => {
+      try {
+        while (dl.pos < written) {
+          const from = dl.pos;
+          const to = written;
+          if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: from, end: to });
+          this.#landed(dl, from, to, to - from);
+          await reserveAhead();
+          if (transfer !== undefined && (reservedTo - allowed >= chunk || reservedTo === dl.end)) {
+            allowed = reservedTo;
+            transfer.allow(allowed);
+          }
+        }
+      } catch (err) {
+        pumpError ??= err instanceof Error ? err : new CacheIoError(`${dl.debugId}: landing failed`, { cause: err });
+        stop.abort(pumpError);
+      } finally {
+        pump = undefined;
+      }
+    };
+    try {
+      await reserveAhead();
+      allowed = reservedTo;
+      this.#remoteRequests++;
+      transfer = readToFile(cf.remotePath, dl.pos, dl.end - dl.pos, cf.filePath, {
+        signal: both,
+        expect: cf.fingerprint,
+        allowTo: reservedTo,
+        onWritten: (to) => {
+          written = to;
+          pump ??= runPump();
+        },
+      });
+      let failure: Error | undefined;
+      try {
+        await transfer.done;
+      } catch (err) {
+        failure = err instanceof Error ? err : new RemoteError('protocol', `${dl.debugId}: transfer failed`, { cause: err });
+      }
+      while (pump !== undefined) await pump;
+      if (pumpError !== undefined) throw pumpError;
+      if (failure instanceof FileWriteError) throw new CacheIoError(`${dl.debugId}: ${failure.message}`, { cause: failure });
+      if (failure !== undefined) throw failure;
+    } finally {
+      ev.settle(cf.objectId, reservedTo - dl.pos, 0);
+    }
+    if (dl.pos < dl.end) {
+      throw new RemoteError('protocol', `${dl.debugId}: short body, ended at ${dl.pos} of [${dl.start}, ${dl.end})`);
+    }
+  }
+
+  /**
+   * Marks [from, to) of `dl` present (waking readers) and moves the accounting, in one
+   * synchronous step; `reserved` bytes of reservation are settled by it.
+   */
+  #landed(dl: Download, from: number, to: number, reserved: number): void {
+    const cf = dl.cf;
+    const ev = this.#d.evictor;
+    let added = 0;
+    try {
+      added = cf.landed(from, to);
+      dl.pos = to;
+    } finally {
+      ev.settle(cf.objectId, reserved, added);
+    }
+    this.#bytesFetched += to - from;
+    this.#d.hooks.afterChunkLanded?.({
+      debugId: cf.debugId,
+      objectId: cf.objectId,
+      start: from,
+      end: to,
+      usedBytes: ev.usedBytes,
+      reservedBytes: ev.reservedBytes,
+      capBytes: ev.capBytes,
+      fileBytes: cf.present.size,
+      perFileCapBytes: ev.perFileCapBytes,
+    });
+  }
+
   /** Reserve cache space, write, mark present (waking readers), account. */
   async #land(dl: Download, bufs: readonly Uint8Array[], signal: AbortSignal): Promise<void> {
     const cf = dl.cf;
@@ -471,28 +582,15 @@ export class RangeFetcher {
     const n = bufs.reduce((sum, b) => sum + b.length, 0);
     const pos = dl.pos;
     if (!ev.tryReserve(cf.objectId, cf.present.size, n)) await ev.reserve(cf.objectId, cf.present.size, n, signal);
-    let added = 0;
+    let landed = false;
     try {
       await cf.writeAt(pos, bufs);
       if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: pos, end: pos + n });
-      // ---- one synchronous step: present, pending position and accounting move together ----
-      added = cf.landed(pos, pos + n);
-      dl.pos = pos + n;
+      landed = true;
+      this.#landed(dl, pos, pos + n, n);
     } finally {
-      ev.settle(cf.objectId, n, added);
+      if (!landed) ev.settle(cf.objectId, n, 0);
     }
-    this.#bytesFetched += n;
-    this.#d.hooks.afterChunkLanded?.({
-      debugId: cf.debugId,
-      objectId: cf.objectId,
-      start: pos,
-      end: pos + n,
-      usedBytes: ev.usedBytes,
-      reservedBytes: ev.reservedBytes,
-      capBytes: ev.capBytes,
-      fileBytes: cf.present.size,
-      perFileCapBytes: ev.perFileCapBytes,
-    });
   }
 }
 

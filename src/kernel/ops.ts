@@ -140,7 +140,11 @@ export interface FuseOps {
   rename?(ctx: RequestContext, parent: Ino, name: string, newParent: Ino, newName: string, flags: number): Promise<void>;
   link?(ctx: RequestContext, ino: Ino, newParent: Ino, newName: string): Promise<EntryOut>;
   open?(ctx: RequestContext, ino: Ino, flags: number): Promise<OpenOut>;
-  /** Returns at most `size` bytes; fewer means EOF (unless the file is direct_io). */
+  /**
+   * Returns at most `size` bytes; fewer means EOF (unless the file is direct_io). The session
+   * hands the buffer to `readBuffers.release` once the reply is written: return a buffer
+   * nothing else keeps using (pooled ones are reused; any other buffer is left alone).
+   */
   read?(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer>;
   /** Returns the number of bytes written. `data` is only valid until the promise settles. */
   write?(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, data: Buffer, writeFlags: number, flags: number): Promise<number>;

@@ -21,6 +21,7 @@ import { Errno, errnoFromCode, errnoName } from '../base/errno.js';
 import { FsError } from '../base/fs-error.js';
 import { toSafeNumber, type Ino, type Unique } from '../base/ids.js';
 import { Deferred } from '../base/async.js';
+import { readBuffers } from '../base/buffer-pool.js';
 import type { Logger } from '../observability/logger.js';
 import * as abi from './abi.js';
 import {
@@ -380,6 +381,8 @@ export class FuseSession {
       (payload) => {
         this.#running.delete(tracked);
         this.#reply(entry, 0, payload);
+        // The reply is written (synchronously): READ data from the pool can be reused.
+        for (const b of payload) readBuffers.release(b);
       },
       (err: unknown) => {
         this.#running.delete(tracked);

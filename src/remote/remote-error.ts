@@ -46,3 +46,17 @@ export class RemoteError extends Error {
 export function isRemoteError(err: unknown): err is RemoteError {
   return err instanceof RemoteError;
 }
+
+/**
+ * Not a remote failure: writing the local target file of a `readToFile` transfer failed
+ * (ENOSPC, EIO...). `code` is the errno code when there was one.
+ */
+export class FileWriteError extends Error {
+  override readonly name = 'FileWriteError';
+  readonly code: string | undefined;
+
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}

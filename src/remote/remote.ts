@@ -52,6 +52,28 @@ export interface RemoteReadStream {
   body: AsyncIterable<Uint8Array>;
 }
 
+export interface ReadToFileOptions extends ReadRangeOptions {
+  /**
+   * Flow control: the transfer writes no byte at or past this offset until `allow` raises it
+   * (the caller reserves cache space before it lets bytes land).
+   */
+  allowTo: number;
+  /** Called on the caller's thread, in order, each time bytes up to `to` are in the file. */
+  onWritten: (to: number) => void;
+}
+
+/** A running transfer of a byte range straight into a local file. */
+export interface FileTransfer {
+  /**
+   * Resolves with the response's fingerprint once every byte is written and reported through
+   * `onWritten`. Rejects with RemoteError, or with an Error carrying a `code` when writing the
+   * file failed; in every case only after the transfer stopped touching the file.
+   */
+  readonly done: Promise<Fingerprint>;
+  /** Lets the transfer write bytes below `to`. */
+  allow(to: number): void;
+}
+
 export interface RemoteCapabilities {
   readonly writable: boolean;
   /** Byte-range reads are supported (else whole-object only). */
@@ -71,6 +93,12 @@ export interface Remote {
    * bytes; a short body is an error (kind 'protocol'), never silently short data.
    */
   read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream>;
+  /**
+   * Optional: like `read`, but the bytes go straight into `filePath` at their own offsets,
+   * positional writes off the caller's thread, so a large body never crosses it. Same checks
+   * and errors as `read`.
+   */
+  readToFile?(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer;
   /** The target text of a symlink, as stored (never resolved). Only remotes that list symlinks. */
   readlink?(path: string, signal: AbortSignal): Promise<string>;
   close(): Promise<void>;

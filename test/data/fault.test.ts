@@ -158,12 +158,13 @@ void describe('DataCache against a fault-injecting HTTP server', () => {
   });
 
   void test('reset mid-body: retried from the last byte that landed, exact bytes', async () => {
-    const fp = await setup('reset.bin', 2 * MiB, { chunkSizeBytes: 1 * MiB, maxRequestBytes: 2 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB });
+    // One chunk, all of it read: no read-ahead request can take the reset meant for the read.
+    const fp = await setup('reset.bin', 1 * MiB, { chunkSizeBytes: 1 * MiB, maxRequestBytes: 2 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB });
     server.resetAfter(300 * KiB);
-    const reader = await c().openFile('reset.bin', fp, 2 * MiB);
+    const reader = await c().openFile('reset.bin', fp, 1 * MiB);
     const buf = await within(reader.read(0, 1 * MiB), T, 'the read across a connection reset');
     assert.equal(checkRamp(buf, 0), -1);
-    assert.equal(ranges[0], 'bytes=0-1048575');
+    assert.ok(ranges.includes('bytes=0-1048575'), `the first attempt asked for the whole chunk: ${ranges.join(', ')}`);
     const resumed = ranges.map((r) => /^bytes=(\d+)-1048575$/.exec(r)).find((m) => m !== null && Number(m[1]) > 0);
     assert.ok(resumed, `a request resumed the download after the landed bytes: ${ranges.join(', ')}`);
     await reader.close();

@@ -52,15 +52,15 @@ export function mapRequestError(err: unknown, signal: AbortSignal, what: string)
 }
 
 /**
- * Maps an error raised while a response body streams. `short` says the body had not yet
- * delivered all its bytes: a peer that closes early is a truncated body ('protocol'), a reset
- * is an unavailable server.
+ * Maps an error raised while a response body streams: a peer that closes or resets the
+ * connection mid-body gave a truncated body ('protocol', retryable), whichever way undici
+ * reports it (a SocketError through `request`, the raw ECONNRESET through `dispatch`).
  */
 export function mapBodyError(err: unknown, signal: AbortSignal, what: string): RemoteError {
   if (isRemoteError(err)) return err;
   if (signal.aborted) return new RemoteError('aborted', `${what}: aborted`, { cause: err });
   const code = errorCode(err) ?? '';
-  if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
     return new RemoteError('protocol', `${what}: body ended early (${code})`, { cause: err });
   }
   return mapRequestError(err, signal, what);

@@ -12,33 +12,17 @@
 // - Names from listings pass validateName; refused names are logged and skipped.
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
-import type { Fingerprint, ReadRangeOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../remote.js';
+import type { FileTransfer, ReadRangeOptions, ReadToFileOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../remote.js';
 import { RemoteError } from '../remote-error.js';
 import { encodePathSegment, splitPath } from '../names.js';
 import { countedBody, discardBody, readText } from './counted-body.js';
 import { headerValue, mapRequestError, statusError } from './http-errors.js';
 import { parseListing } from './listing/parse-listing.js';
-
-export interface HttpTimeouts {
-  /** TCP+TLS connect. */
-  connectTimeoutMs: number;
-  /** From request sent to response headers. */
-  headersTimeoutMs: number;
-  /** Longest gap between two body chunks (a stall detector, not a total). */
-  bodyTimeoutMs: number;
-  /** How long an idle keep-alive connection is kept. */
-  keepAliveTimeoutMs: number;
-}
-
-export const HTTP_TIMEOUT_DEFAULTS: Readonly<HttpTimeouts> = {
-  connectTimeoutMs: 10_000,
-  headersTimeoutMs: 30_000,
-  bodyTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 30_000,
-};
+import { checkRangeResponse, contentLength, fingerprintOf, isDataStatus, isRedirect, parseContentRange, rangeRequestHeaders, unsatisfiedTotal } from './range-response.js';
+import { HTTP_TIMEOUT_DEFAULTS, type HttpTimeouts } from './timeouts.js';
+import { TransferPool, type TransferPoolOptions } from './transfer-pool.js';
 
 export interface HttpCredentials {
   username: string;
@@ -57,9 +41,13 @@ export interface HttpRemoteOptions {
   maxListingBytes?: number;
   /** Extra trusted CA certificates (PEM); verification itself is always on. */
   ca?: string | Buffer | readonly (string | Buffer)[];
+  /** Worker threads for `readToFile` transfers. Default 2. */
+  transferThreads?: number;
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024;
+/** A transfer thread reports written bytes at least this often (and whenever it idles). */
+const TRANSFER_REPORT_BYTES = 1024 * 1024;
 
 export class HttpRemote implements Remote {
   readonly id: string;
@@ -71,6 +59,8 @@ export class HttpRemote implements Remote {
   readonly #logger: Logger;
   readonly #maxListingBytes: number;
   readonly #timeouts: HttpTimeouts;
+  readonly #transferSetup: Omit<TransferPoolOptions, 'logger'>;
+  #transfers: TransferPool | undefined;
   #sawJsonListing = false;
   #sawOtherListing = false;
   #closed = false;
@@ -102,8 +92,18 @@ export class HttpRemote implements Remote {
       timeout: this.#timeouts.connectTimeoutMs,
     };
     if (options.ca !== undefined) connect.ca = typeof options.ca === 'string' || Buffer.isBuffer(options.ca) ? options.ca : [...options.ca];
+    const connections = options.connections ?? 8;
+    this.#transferSetup = {
+      origin: this.#origin,
+      threads: options.transferThreads ?? 2,
+      connectionsPerThread: connections,
+      timeouts: this.#timeouts,
+      reportEveryBytes: TRANSFER_REPORT_BYTES,
+      drainLimitBytes: DRAIN_LIMIT_BYTES,
+      ...(connect.ca === undefined ? {} : { ca: connect.ca }),
+    };
     this.#pool = new Pool(this.#origin, {
-      connections: options.connections ?? 8,
+      connections,
       keepAliveTimeout: this.#timeouts.keepAliveTimeoutMs,
       headersTimeout: this.#timeouts.headersTimeoutMs,
       bodyTimeout: this.#timeouts.bodyTimeoutMs,
@@ -165,72 +165,52 @@ export class HttpRemote implements Remote {
   }
 
   async read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
-    const segs = splitPath(path);
-    if (segs.length === 0) throw new RemoteError('invalid', 'read of the root directory');
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0) {
-      throw new RemoteError('invalid', `read ${this.#show(segs)}: bad range offset=${offset} length=${length}`);
-    }
+    const { segs, what } = this.#readTarget(path, offset, length);
     const { signal, expect } = options;
-    const what = `read ${this.#show(segs)} [${offset}, +${length})`;
-    const headers: Record<string, string> = { range: `bytes=${offset}-${offset + length - 1}` };
-    if (expect?.etag !== undefined && !expect.etag.startsWith('W/')) headers['if-range'] = expect.etag;
-    else if (expect?.mtimeMs !== undefined) headers['if-range'] = new Date(expect.mtimeMs).toUTCString();
-    const res = await this.#request('GET', this.#urlPath(segs, false), headers, signal, what);
+    const res = await this.#request('GET', this.#urlPath(segs, false), rangeRequestHeaders(offset, length, expect), signal, what);
     const { statusCode: status, headers: h, body } = res;
     try {
-      if (status === 206) return this.#partial(h, body, offset, length, expect, signal, what);
-      if (status === 200) return this.#whole(h, body, offset, length, expect, signal, what);
-      if (status === 416) {
-        const total = unsatisfiedTotal(h);
+      if (!isDataStatus(status)) await drain(body);
+      const ok = checkRangeResponse(status, h, offset, length, expect, what);
+      if (ok.bodyBytes === 0) {
         await drain(body);
-        // Reading exactly at EOF (e.g. offset 0 of an empty file) is an empty read, not an error.
-        if (total !== undefined && offset === total) {
-          const fp = fingerprintOf(h, total);
-          if (expect !== undefined && expect.size !== total) throw new RemoteError('changed', `${what}: size is now ${total}, expected ${expect.size}`);
-          return { fingerprint: fp, body: emptyBody() };
-        }
-        throw statusError(status, h, what);
+        return { fingerprint: ok.fingerprint, body: emptyBody() };
       }
-      await drain(body);
-      if (isRedirect(status)) throw new RemoteError('invalid', `${what}: is a directory (redirect)`, { status, retryable: false });
-      throw statusError(status, h, what);
+      return { fingerprint: ok.fingerprint, body: countedBody(body, ok.bodyBytes, signal, what) };
     } catch (err) {
       discardBody(body);
       throw err;
     }
   }
 
+  /**
+   * Transfers [offset, offset+length) into `filePath` on a transfer thread (see
+   * transfer-pool.ts): the same request, checks and errors as `read`, without the body
+   * crossing this thread.
+   */
+  readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
+    const { segs, what } = this.#readTarget(path, offset, length);
+    if (this.#closed) throw new RemoteError('unavailable', `${what}: remote is closed`, { retryable: false });
+    const headers = rangeRequestHeaders(offset, length, options.expect);
+    if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
+    this.#transfers ??= new TransferPool({ ...this.#transferSetup, logger: this.#logger });
+    return this.#transfers.start({ urlPath: this.#urlPath(segs, false), headers, offset, length, filePath, what }, options);
+  }
+
+  #readTarget(path: string, offset: number, length: number): { segs: string[]; what: string } {
+    const segs = splitPath(path);
+    if (segs.length === 0) throw new RemoteError('invalid', 'read of the root directory');
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0) {
+      throw new RemoteError('invalid', `read ${this.#show(segs)}: bad range offset=${offset} length=${length}`);
+    }
+    return { segs, what: `read ${this.#show(segs)} [${offset}, +${length})` };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     // In-flight requests fail (as 'unavailable', not retryable): closing means nobody waits.
-    await this.#pool.destroy();
-  }
-
-  #partial(h: IncomingHttpHeaders, body: Readable, offset: number, length: number, expect: Fingerprint | undefined, signal: AbortSignal, what: string): RemoteReadStream {
-    const cr = parseContentRange(headerValue(h, 'content-range'));
-    if (cr === undefined) throw new RemoteError('protocol', `${what}: 206 without a usable Content-Range (${headerValue(h, 'content-range') ?? 'none'})`);
-    const fp = fingerprintOf(h, cr.total);
-    const changed = changedReason(expect, fp);
-    if (changed !== undefined) throw new RemoteError('changed', `${what}: ${changed}`);
-    const end = Math.min(offset + length, cr.total) - 1;
-    if (cr.start !== offset || cr.end !== end) {
-      throw new RemoteError('protocol', `${what}: Content-Range bytes ${cr.start}-${cr.end}/${cr.total} does not match the request (${offset}-${end})`);
-    }
-    const n = end - offset + 1;
-    const cl = contentLength(h);
-    if (cl !== undefined && cl !== n) throw new RemoteError('protocol', `${what}: Content-Length ${cl} disagrees with Content-Range (${n})`);
-    return { fingerprint: fp, body: countedBody(body, n, signal, what) };
-  }
-
-  #whole(h: IncomingHttpHeaders, body: Readable, offset: number, length: number, expect: Fingerprint | undefined, signal: AbortSignal, what: string): RemoteReadStream {
-    const size = contentLength(h);
-    if (size === undefined) throw new RemoteError('protocol', `${what}: 200 without Content-Length for a range request`, { retryable: false });
-    const fp = fingerprintOf(h, size);
-    const changed = changedReason(expect, fp);
-    if (changed !== undefined) throw new RemoteError('changed', `${what}: ${changed}`);
-    if (offset === 0 && length >= size) return { fingerprint: fp, body: countedBody(body, size, signal, what) };
-    throw new RemoteError('protocol', `${what}: server ignored the Range header (200 with ${size} bytes)`, { status: 200, retryable: false });
+    await Promise.all([this.#pool.destroy(), this.#transfers?.close()]);
   }
 
   async #probeStat(segs: readonly string[], name: string, signal: AbortSignal): Promise<RemoteStat> {
@@ -296,60 +276,6 @@ export class HttpRemote implements Remote {
   #show(segs: readonly string[]): string {
     return `/${segs.join('/')}`;
   }
-}
-
-function isRedirect(status: number): boolean {
-  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
-}
-
-function contentLength(h: IncomingHttpHeaders): number | undefined {
-  const v = headerValue(h, 'content-length');
-  if (v === undefined || !/^\d+$/.test(v.trim())) return undefined;
-  const n = Number(v.trim());
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-function fingerprintOf(h: IncomingHttpHeaders, size: number): Fingerprint {
-  const fp: Fingerprint = { size };
-  const etag = headerValue(h, 'etag');
-  if (etag !== undefined && etag !== '') fp.etag = etag;
-  const lm = headerValue(h, 'last-modified');
-  if (lm !== undefined) {
-    const ms = Date.parse(lm);
-    if (Number.isFinite(ms)) fp.mtimeMs = ms;
-  }
-  return fp;
-}
-
-/** Why `got` is not the version `expect` names, or undefined when it is (or cannot be told apart). */
-function changedReason(expect: Fingerprint | undefined, got: Fingerprint): string | undefined {
-  if (expect === undefined) return undefined;
-  if (expect.etag !== undefined && got.etag !== undefined && expect.etag !== got.etag) return `ETag is now ${got.etag}, expected ${expect.etag}`;
-  if (expect.size !== got.size) return `size is now ${got.size}, expected ${expect.size}`;
-  if (expect.etag === undefined && expect.mtimeMs !== undefined && got.mtimeMs !== undefined && expect.mtimeMs !== got.mtimeMs) {
-    return `Last-Modified is now ${new Date(got.mtimeMs).toISOString()}, expected ${new Date(expect.mtimeMs).toISOString()}`;
-  }
-  return undefined;
-}
-
-/** `bytes a-b/total` with a known total; anything else (multipart, '*') is undefined. */
-export function parseContentRange(v: string | undefined): { start: number; end: number; total: number } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i.exec(v);
-  if (m === null) return undefined;
-  const start = Number(m[1]);
-  const end = Number(m[2]);
-  const total = Number(m[3]);
-  if (![start, end, total].every(Number.isSafeInteger) || end < start || end >= total) return undefined;
-  return { start, end, total };
-}
-
-/** The total of a 416's `Content-Range: bytes *\/total`. */
-function unsatisfiedTotal(h: IncomingHttpHeaders): number | undefined {
-  const m = /^\s*bytes\s+\*\/(\d+)\s*$/i.exec(headerValue(h, 'content-range') ?? '');
-  if (m === null) return undefined;
-  const n = Number(m[1]);
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Consumes a small body so the connection can be reused; big or failing bodies are destroyed. */
