@@ -16,6 +16,12 @@ export interface DataConfig {
    */
   chunkSizeBytes: number;
   /**
+   * Reads that do not continue a sequential stream (see read-ahead.ts) fetch only their own
+   * bytes, widened to this alignment (a page), so random 4 KiB reads cost about 1 byte fetched
+   * per byte read instead of a whole chunk each.
+   */
+  randomAlignBytes: number;
+  /**
    * Upper bound of one remote request. Longer missing ranges are split. A streaming GET is
    * 1.5–2x faster than per-READ range requests (RESEARCH.md Part 1 §2), so this is large.
    */
@@ -60,6 +66,7 @@ const MiB = 1024 * 1024;
 
 export const DEFAULT_DATA_CONFIG: Readonly<DataConfig> = Object.freeze({
   chunkSizeBytes: 1 * MiB,
+  randomAlignBytes: 4096,
   maxRequestBytes: 8 * MiB,
   offThreadMinBytes: 256 * 1024,
   readAheadInitialBytes: 128 * 1024,
@@ -106,6 +113,9 @@ export function resolveDataConfig(partial: Partial<DataConfig> = {}): DataConfig
   }
   if (c.perFileCapBytes > c.cacheCapBytes) {
     throw new DataConfigError('data config perFileCapBytes must not exceed cacheCapBytes');
+  }
+  if (c.randomAlignBytes > c.chunkSizeBytes) {
+    throw new DataConfigError('data config randomAlignBytes must not exceed chunkSizeBytes');
   }
   if (c.chunkSizeBytes > c.maxRequestBytes) {
     throw new DataConfigError('data config chunkSizeBytes must not exceed maxRequestBytes');

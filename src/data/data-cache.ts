@@ -238,7 +238,8 @@ export class DataCache {
       try {
         // The first step of waitForRange (look, plan, register) runs synchronously inside
         // this call, so the demand download is planned before read-ahead plans around it.
-        const waiting = this.#fetcher.waitForRange(cf, offset, end, signal, deadlineAt);
+        const align = readAhead.isSequential(offset) ? this.config.chunkSizeBytes : this.config.randomAlignBytes;
+        const waiting = this.#fetcher.waitForRange(cf, offset, end, signal, deadlineAt, align);
         try {
           readAhead.onRead(offset, end);
         } catch (err) {

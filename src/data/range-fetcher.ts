@@ -1,7 +1,7 @@
 // RangeFetcher: gets missing bytes of a cache file from the remote.
 //
-// - Plans the missing parts of a read, aligned to chunkSizeBytes and split at
-//   maxRequestBytes.
+// - Plans the missing parts of a read, aligned to chunkSizeBytes (sequential readers) or
+//   randomAlignBytes (random access), and split at maxRequestBytes.
 // - Single flight: a cache file's running downloads are the in-flight set; a read whose bytes
 //   are pending in a running download links its waiter to it instead of fetching them again,
 //   and fetches only the rest.
@@ -175,7 +175,7 @@ export class RangeFetcher {
    * CacheFullError (the caller then reads uncached), a final RemoteError, or the signal's
    * reason. The caller has entered the cache file's gate.
    */
-  async waitForRange(cf: CacheFile, start: number, end: number, signal: AbortSignal, deadlineAt: number): Promise<void> {
+  async waitForRange(cf: CacheFile, start: number, end: number, signal: AbortSignal, deadlineAt: number, alignBytes = this.#d.config.chunkSizeBytes): Promise<void> {
     for (let round = 0; ; round++) {
       if (round >= MAX_ROUNDS) {
         throw new RemoteError('protocol', `${cf.debugId}: no progress on [${start}, ${end}) after ${MAX_ROUNDS} rounds`);
@@ -185,7 +185,7 @@ export class RangeFetcher {
       if (cf.present.covers(start, end)) return;
       this.#d.hooks.onSawMissing?.({ debugId: cf.debugId, start, end });
       const w = cf.addWaiter(start, end);
-      if (!w.settled) this.#plan(cf, w, deadlineAt);
+      if (!w.settled) this.#plan(cf, w, deadlineAt, alignBytes);
       // ---- end of the step ----
       try {
         await raceAbort(w.promise, signal);
@@ -267,8 +267,11 @@ export class RangeFetcher {
     return n;
   }
 
-  /** Synchronous: links `w` to running downloads of its missing bytes, starts the rest. */
-  #plan(cf: CacheFile, w: Waiter, deadlineAt: number): void {
+  /**
+   * Synchronous: links `w` to running downloads of its missing bytes, starts the rest, widened
+   * to multiples of `alignBytes` (a chunk for sequential reads, a page for random ones).
+   */
+  #plan(cf: CacheFile, w: Waiter, deadlineAt: number, alignBytes: number): void {
     const need = new RangeSet();
     for (const r of cf.present.missing(w.start, w.end)) need.add(r.start, r.end);
     const joinable = this.#joinable(cf);
@@ -279,10 +282,9 @@ export class RangeFetcher {
       }
     }
     if (need.size === 0) return;
-    const chunk = this.#d.config.chunkSizeBytes;
     const aligned = new RangeSet();
     for (const r of need) {
-      aligned.add(Math.floor(r.start / chunk) * chunk, Math.min(Math.ceil(r.end / chunk) * chunk, cf.sizeBytes));
+      aligned.add(Math.floor(r.start / alignBytes) * alignBytes, Math.min(Math.ceil(r.end / alignBytes) * alignBytes, cf.sizeBytes));
     }
     const toFetch = new RangeSet();
     for (const r of aligned) for (const m of cf.present.missing(r.start, r.end)) toFetch.add(m.start, m.end);

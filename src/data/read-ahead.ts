@@ -1,5 +1,8 @@
 // Read-ahead: per open handle, a window that starts small (readAheadInitialBytes), doubles on
-// each sequential read up to readAheadMaxBytes and resets on a seek. Prefetches go through
+// each sequential read up to readAheadMaxBytes and resets on a seek. Only sequential reads
+// prefetch: a read is sequential when it continues the stream (see isSequential), or
+// is the handle's first read and starts at offset 0. A seek prefetches nothing, so random
+// access fetches only what it reads (the fetcher also aligns its reads to pages, not chunks). Prefetches go through
 // the range fetcher (so they share downloads with readers) and are bounded by one global
 // ReadAheadBudget: bytes asked for by read-ahead and not yet landed, over all handles.
 //
@@ -84,17 +87,33 @@ export class ReadAhead {
    * Tells the policy a read of [offset, end) happened (end already clamped to the size) and
    * starts a prefetch when the window asks for one. Returns the range it prefetched, if any.
    */
+  /**
+   * Whether a read at `offset` continues this handle's stream: it starts where the stream has
+   * reached or up to a window before (the kernel's readahead READs may overlap, but they never
+   * skip ahead), or it is the handle's first read and starts at 0. Does not change state.
+   */
+  isSequential(offset: number): boolean {
+    if (this.#nextExpected < 0) return offset === 0;
+    return offset <= this.#nextExpected && offset >= this.#nextExpected - this.#windowBytes;
+  }
+
   onRead(offset: number, end: number): { start: number; end: number } | undefined {
     if (this.#closed) return undefined;
-    const sequential = this.#nextExpected >= 0 && Math.abs(offset - this.#nextExpected) <= this.#windowBytes;
-    if (sequential) {
-      this.#windowBytes = Math.min(this.#windowBytes * 2, this.#o.maxBytes);
-      this.#nextExpected = Math.max(this.#nextExpected, end);
-    } else {
-      if (this.#nextExpected >= 0) this.#cancelAll();
+    const first = this.#nextExpected < 0;
+    if (!this.isSequential(offset)) {
+      // A seek: forget the stream, prefetch nothing until the reader proves sequential again.
+      if (!first) this.#cancelAll();
       this.#windowBytes = this.#o.initialBytes;
       this.#nextExpected = end;
       this.#prefetchedUntil = end;
+      return undefined;
+    }
+    if (first) {
+      this.#nextExpected = end;
+      this.#prefetchedUntil = end;
+    } else {
+      this.#windowBytes = Math.min(this.#windowBytes * 2, this.#o.maxBytes);
+      this.#nextExpected = Math.max(this.#nextExpected, end);
     }
     const target = Math.min(end + this.#windowBytes, this.#o.sizeBytes);
     // Top up once less than half a window is left in front of the reader.

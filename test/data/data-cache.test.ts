@@ -98,6 +98,33 @@ void describe('DataCache', () => {
     assert.ok(s.bytesFetched <= size + 8 * MiB, `fetched ${s.bytesFetched} bytes, more than the object plus slack`);
   });
 
+  void test('random 4 KiB reads fetch only their pages; a read that continues one starts read-ahead again', async () => {
+    const remote = new FakeRemote({ chunkBytes: 64 * KiB });
+    const size = 1024 * MiB; // sparse in the cache; big enough that random reads rarely look sequential
+    const fp = remote.setObject('r', size, 5);
+    const cache = await track(openCache({ remote, dir }));
+    const reader = await cache.openFile('r', fp, size);
+    const rnd = prng(7);
+    const n = 200;
+    for (let i = 0; i < n; i++) {
+      const off = Math.floor(rnd() * (size / (4 * KiB))) * 4 * KiB + (i % 3 === 0 ? 100 : 0); // some unaligned
+      const buf = await within(reader.read(off, 4 * KiB), T, `random read ${i}`);
+      assert.equal(buf.length, Math.min(4 * KiB, size - off));
+      assertRamp(buf, off, 5, `random read ${i} at ${off}`);
+    }
+    const fetched = cache.stats().bytesFetched;
+    const read = n * 4 * KiB;
+    assert.ok(fetched <= 2 * read, `random reads fetched ${fetched} bytes for ${read} read (${(fetched / read).toFixed(1)}x, want <= 2x)`);
+    assert.ok(remote.reads.every((r) => r.length <= 8 * KiB), `a random read fetched more than two pages: ${remote.reads.map((r) => r.length).join(',')}`);
+    // Continue the last read sequentially: the stream is recognised and read-ahead resumes.
+    const readsBefore = remote.reads.length;
+    const base = 40 * MiB;
+    await reader.read(base, 64 * KiB); // a seek: fetches its pages only
+    await reader.read(base + 64 * KiB, 64 * KiB); // continues it: read-ahead starts
+    assert.ok(remote.reads.slice(readsBefore).some((r) => r.offset >= base + 128 * KiB), 'no read-ahead after the reads became sequential');
+    await reader.close();
+  });
+
   void test('2. close while reads are starting: each read returns data or ClosedError, nothing hangs', async () => {
     const remote = new FakeRemote({ chunkBytes: 64 * KiB });
     const fp = remote.setObject('f', 4 * MiB, 2);

@@ -104,12 +104,28 @@ void describe('ReadAhead', () => {
     let off = 64 * KiB;
     for (let i = 0; i < 6; i++, off += 64 * KiB) ra.onRead(off, off + 64 * KiB);
     assert.equal(ra.windowBytes, 1 * MiB, 'capped');
+    const before = started.length;
     ra.onRead(50 * MiB, 50 * MiB + 4 * KiB);
     assert.equal(ra.windowBytes, 128 * KiB, 'reset on seek');
-    assert.ok(started.slice(0, -1).every((s) => s.cancelled), 'the seek cancelled the old prefetches');
+    assert.ok(started.every((s) => s.cancelled), 'the seek cancelled the old prefetches');
+    assert.equal(started.length, before, 'a seek prefetches nothing (random access fetches only what it reads)');
+    ra.onRead(50 * MiB + 4 * KiB, 50 * MiB + 8 * KiB);
+    assert.equal(started.length, before + 1, 'a read continuing the seek is sequential again and prefetches');
+    assert.equal(started.at(-1)?.start, 50 * MiB + 8 * KiB);
     ra.close();
     for (const s of started) s.finish();
     await within(ra.settled(), T, 'prefetches to end');
+  });
+
+  void test('a first read at offset 0 counts as sequential; a first read elsewhere does not prefetch', async () => {
+    const a = harness();
+    assert.equal(a.ra.isSequential(0), true);
+    assert.equal(a.ra.isSequential(4096), false);
+    a.ra.onRead(4096, 8192);
+    assert.equal(a.started.length, 0, 'a first read in the middle is treated as random');
+    assert.equal(a.ra.isSequential(8192), true, 'the next read continuing it is sequential');
+    a.ra.close();
+    await within(a.ra.settled(), T, 'prefetches to end');
   });
 
   void test('the global budget trims and refuses, and every grant is given back', async () => {
