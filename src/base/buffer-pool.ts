@@ -11,16 +11,19 @@
 //
 // Invariants: a backing store is handed out by `acquire` at most once until it is released;
 // `release` ignores buffers it did not hand out and second releases (so passing any buffer,
-// e.g. a view into a file's contents in MemoryFs, is harmless).
+// e.g. a view into a file's contents in MemoryFs, is harmless). A pooled buffer's store is not
+// shared with any other live buffer (allocUnsafeSlow gives each its own).
 
 export class BufferPool {
   readonly bufferBytes: number;
+  readonly minPooledBytes: number;
   readonly #maxFree: number;
   readonly #free: ArrayBuffer[] = [];
   readonly #lent = new WeakSet<ArrayBuffer>();
 
-  constructor(bufferBytes: number, maxFree: number) {
+  constructor(bufferBytes: number, maxFree: number, minPooledBytes = 64 * 1024) {
     this.bufferBytes = bufferBytes;
+    this.minPooledBytes = minPooledBytes;
     this.#maxFree = maxFree;
   }
 
@@ -29,10 +32,14 @@ export class BufferPool {
     return this.#free.length;
   }
 
-  /** A buffer of exactly `length` bytes, uninitialised; pooled when it fits `bufferBytes`. */
+  /**
+   * A buffer of exactly `length` bytes, uninitialised. Pooled when it is at least
+   * `minPooledBytes` and fits `bufferBytes`; smaller ones come from Node's own small-buffer
+   * slab, which is cheaper than lending a whole pooled buffer.
+   */
   acquire(length: number): Buffer {
-    if (length > this.bufferBytes || length === 0) return Buffer.allocUnsafe(length);
-    const ab = this.#free.pop() ?? new ArrayBuffer(this.bufferBytes);
+    if (length > this.bufferBytes || length < this.minPooledBytes) return Buffer.allocUnsafe(length);
+    const ab = this.#free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes).buffer;
     this.#lent.add(ab);
     return Buffer.from(ab, 0, length);
   }

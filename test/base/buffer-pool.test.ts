@@ -6,7 +6,7 @@ import { BufferPool } from '../../src/base/buffer-pool.js';
 
 void describe('BufferPool', () => {
   void test('a released buffer is reused; one still lent is never handed out again', () => {
-    const pool = new BufferPool(1024, 4);
+    const pool = new BufferPool(1024, 4, 1);
     const a = pool.acquire(1000);
     const b = pool.acquire(10);
     assert.equal(a.length, 1000);
@@ -19,7 +19,7 @@ void describe('BufferPool', () => {
   });
 
   void test('double release, views and foreign buffers cannot put a lent store in the free list twice', () => {
-    const pool = new BufferPool(1024, 4);
+    const pool = new BufferPool(1024, 4, 1);
     const a = pool.acquire(100);
     pool.release(a.subarray(0, 10)); // a view of the same memory counts as the buffer
     pool.release(a);
@@ -32,7 +32,7 @@ void describe('BufferPool', () => {
   });
 
   void test('requests larger than the pooled size, or empty, are plain allocations and never pooled', () => {
-    const pool = new BufferPool(1024, 4);
+    const pool = new BufferPool(1024, 4, 1);
     const big = pool.acquire(4096);
     assert.equal(big.length, 4096);
     pool.release(big);
@@ -40,8 +40,18 @@ void describe('BufferPool', () => {
     assert.equal(pool.acquire(0).length, 0);
   });
 
+  void test('requests below the pooling threshold are plain allocations and never pooled', () => {
+    const pool = new BufferPool(1024, 4, 256);
+    const small = pool.acquire(100);
+    pool.release(small);
+    assert.equal(pool.freeCount, 0);
+    const pooled = pool.acquire(256);
+    pool.release(pooled);
+    assert.equal(pool.freeCount, 1);
+  });
+
   void test('the free list is bounded', () => {
-    const pool = new BufferPool(64, 2);
+    const pool = new BufferPool(64, 2, 1);
     const bufs = [pool.acquire(64), pool.acquire(64), pool.acquire(64)];
     for (const b of bufs) pool.release(b);
     assert.equal(pool.freeCount, 2);
