@@ -15,6 +15,9 @@ import { RemoteFsOps } from '../bridge/remote-ops.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
 
+/** Kernel readahead of the mount: 1 MiB READs for sequential reads (see FuseServer). */
+const KERNEL_READ_AHEAD_KB = 1024;
+
 export interface MountCommandOptions {
   remote: string;
   mountpoint: string;
@@ -103,6 +106,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       allowOther: o.allowOther,
       fsName: remote.id,
       describeNode: (ino) => fs.inodes.get(ino)?.path,
+      kernelReadAheadKb: KERNEL_READ_AHEAD_KB,
     });
     const owned = data;
     return {

@@ -17,6 +17,7 @@ import { within } from '../base/async.js';
 import { openDevice, type FuseDevice, type ReaderKind } from './device.js';
 import { abortConnection, mount, unmount as unmountPath, type MountOptions } from './mount.js';
 import type { FuseOps, InitInfo } from './ops.js';
+import { writeFileSync } from 'node:fs';
 import type { Ino } from '../base/ids.js';
 import { FuseSession, type InFlightInfo } from './session.js';
 
@@ -35,6 +36,13 @@ export interface FuseServerOptions {
   writebackCache?: boolean;
   autoInvalData?: boolean;
   maxReadahead?: number;
+  /**
+   * Sets the mount's kernel readahead (the bdi's read_ahead_kb) after INIT. The kernel default
+   * of 128 KiB splits a sequential read into 128 KiB READs; 1024 makes them 1 MiB (the most a
+   * READ carries with max_pages 256), measured 1.3-1.9x faster (RESEARCH.md). Best effort:
+   * a failure is logged, the mount works with the default.
+   */
+  kernelReadAheadKb?: number;
   /** How long unmount waits for in-flight requests before aborting them. */
   drainMs?: number;
   /** How long unmount waits for the kernel to release the device. */
@@ -97,6 +105,7 @@ export class FuseServer {
       await unmountPath(handle.mountpoint, { lazy: true, logger: options.logger }).catch(() => undefined);
       throw err;
     }
+    if (options.kernelReadAheadKb !== undefined) setKernelReadAhead(handle.connectionId, options.kernelReadAheadKb, options.logger);
     return new FuseServer(session, device, handle.mountpoint, handle.connectionId, init, options);
   }
 
@@ -147,5 +156,18 @@ export class FuseServer {
     } catch (err) {
       log.error({ err }, 'filesystem destroy failed');
     }
+  }
+}
+
+/**
+ * Writes the readahead of the FUSE connection's bdi ("0:<minor>", FUSE mounts use anonymous
+ * device numbers). Only sysfs is touched, never the mount itself.
+ */
+function setKernelReadAhead(connectionId: number, kb: number, log: Logger): void {
+  const path = `/sys/class/bdi/0:${connectionId}/read_ahead_kb`;
+  try {
+    writeFileSync(path, `${kb}\n`);
+  } catch (err) {
+    log.warn({ err, path }, 'could not set the kernel readahead of the mount; sequential reads use the kernel default');
   }
 }

@@ -43,6 +43,7 @@ export async function withRemoteMount<T>(
       readOnly: true,
       drainMs: 500,
       endMs: 2000,
+      kernelReadAheadKb: 1024, // as the CLI mounts: 1 MiB READs for sequential reads
     });
     const result = await fn({ mnt, cacheDir, server, data, fs });
     await server.unmount();
