@@ -1,73 +1,55 @@
 // The composition root: parses the command line, builds the pieces and runs them.
-// Commands: `memfs` (an in-memory read-write filesystem, for trying the kernel layer),
-// `unmount`. The remote-backed `mount` command arrives with the data and core layers.
-import { Command, InvalidArgumentError, Option } from 'commander';
+// Commands: `mount` (a remote, read-only), `demo` (the README's main job), `memfs` (an
+// in-memory read-write filesystem, for trying the kernel layer) and `unmount`. Settings of
+// `mount` and their precedence live in settings.ts. Exit codes: 0 clean unmount, 2 a usage or
+// mount problem the user can fix (message on stderr), 1 anything else.
+import { Command, Option } from 'commander';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { MemoryFs } from '../kernel/memory-fs.js';
 import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
-import { UsageError, defaultCacheDir, runMount } from './mount-command.js';
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`"${v}" is not a size (examples: 4096, 512M, 10G)`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1;
-  return Math.floor(Number(m[1]) * unit);
-}
-
-function parseSeconds(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a number of seconds`);
-  return n;
-}
+import { runMount } from './mount-command.js';
+import { LOG_LEVELS, applyConfigFile, mountOptions, parseSeconds, parseSize } from './settings.js';
+import { UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('fusestream')
     .description('Mount remote storage as a local directory, streamed on demand.')
     .showHelpAfterError()
     .exitOverride((err) => {
-      process.exit(err.exitCode);
+      // --help/--version exit 0; every bad flag, value or environment variable is a usage error.
+      process.exit(err.exitCode === 0 ? 0 : 2);
     });
 
-  program
+  const mountCmd = program
     .command('mount')
-    .description('Mount a remote (http(s)://… or a local directory) read-only, in the foreground.')
+    .description('Mount a remote (http(s)://… or a local directory) read-only, in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
     .argument('<remote>', 'http(s)://host/path/ or a local directory')
-    .argument('<mountpoint>', 'an existing empty directory')
-    .option('--cache-dir <dir>', 'where cached bytes and their catalogue live', defaultCacheDir())
-    .option('--cache-max-size <size>', 'hard cap on cached bytes (e.g. 10G)', parseSize)
-    .option('--deadline <seconds>', 'per-operation deadline: no syscall waits longer', parseSeconds, 30)
-    .option('--attr-ttl <seconds>', 'how long attributes and names are trusted', parseSeconds, 10)
-    .option('--dir-ttl <seconds>', 'how long a directory listing is reused', parseSeconds, 10)
-    .option('--download-concurrency <n>', 'concurrent remote requests', (v) => Number.parseInt(v, 10))
-    .option('--read-ahead-max <size>', 'largest read-ahead window per open file', parseSize)
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .option('--allow-other', 'let other users access the mount', false)
-    .action(async (remote: string, mountpoint: string, o: { cacheDir: string; cacheMaxSize?: number; deadline: number; attrTtl: number; dirTtl: number; downloadConcurrency?: number; readAheadMax?: number; logLevel: LogLevelName; allowOther: boolean }) => {
-      const logger = createLogger({ level: o.logLevel });
-      try {
-        process.exitCode = await runMount({
-          remote,
-          mountpoint,
-          cacheDir: o.cacheDir,
-          ...(o.cacheMaxSize === undefined ? {} : { cacheMaxSizeBytes: o.cacheMaxSize }),
-          deadlineSeconds: o.deadline,
-          attrTtlSeconds: o.attrTtl,
-          dirTtlSeconds: o.dirTtl,
-          ...(o.downloadConcurrency === undefined ? {} : { downloadConcurrency: o.downloadConcurrency }),
-          ...(o.readAheadMax === undefined ? {} : { readAheadMaxBytes: o.readAheadMax }),
-          allowOther: o.allowOther,
-          logger,
-        });
-      } catch (err) {
-        fail(err);
-      }
-      logger.flush();
-    });
+    .argument('<mountpoint>', 'an existing empty directory');
+  for (const opt of mountOptions()) mountCmd.addOption(opt);
+  mountCmd.action(async (remote: string, mountpoint: string, o: MountFlags) => {
+    const logger = createLogger({ level: o.logLevel });
+    try {
+      process.exitCode = await runMount({
+        remote,
+        mountpoint,
+        cacheDir: o.cacheDir,
+        cacheMaxSizeBytes: o.cacheMaxSize,
+        deadlineSeconds: o.deadline,
+        attrTtlSeconds: o.attrTtl,
+        dirTtlSeconds: o.dirTtl,
+        downloadConcurrency: o.downloadConcurrency,
+        readAheadMaxBytes: o.readAheadMax,
+        allowOther: o.allowOther,
+        logger,
+      });
+    } catch (err) {
+      fail(err);
+    }
+    logger.flush();
+  });
 
   program
     .command('memfs')
@@ -127,7 +109,30 @@ export async function main(argv: string[]): Promise<void> {
       }
     });
 
+  // The config file is the lowest-precedence source: load it before commander parses flags
+  // and environment on top of it.
+  if (argv[2] === 'mount') {
+    try {
+      applyConfigFile(mountCmd, argv.slice(3));
+    } catch (err) {
+      fail(err);
+    }
+  }
   await program.parseAsync(argv);
+}
+
+/** The mount command's option values, after flags, environment and config file. */
+export interface MountFlags {
+  cacheDir: string;
+  cacheMaxSize: number;
+  deadline: number;
+  attrTtl: number;
+  dirTtl: number;
+  downloadConcurrency: number;
+  readAheadMax: number;
+  logLevel: LogLevelName;
+  allowOther: boolean;
+  config?: string;
 }
 
 function fail(err: unknown): never {

@@ -2,18 +2,20 @@
 // only place that picks a remote implementation. Ownership: this function creates the remote,
 // the data cache, the core filesystem and the server, and closes them in reverse order.
 import { mkdirSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { Remote } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import { HttpRemote } from '../remote/http/http-remote.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
+import { DataConfigError, resolveDataConfig } from '../data/config.js';
 import { RemoteFs } from '../core/remote-fs.js';
 import { RemoteFsOps } from '../bridge/remote-ops.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
+import { defaultCacheDir } from './settings.js';
+import { UsageError } from './usage-error.js';
 
 /** Kernel readahead of the mount: 1 MiB READs for sequential reads (see FuseServer). */
 const KERNEL_READ_AHEAD_KB = 1024;
@@ -32,10 +34,6 @@ export interface MountCommandOptions {
   logger: Logger;
 }
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-  readonly code = 'USAGE';
-}
 
 export function makeRemote(spec: string, logger: Logger): Remote {
   if (/^https?:\/\//i.test(spec)) {
@@ -61,9 +59,6 @@ export function makeRemote(spec: string, logger: Logger): Remote {
   return new LocalRemote({ root, logger });
 }
 
-export function defaultCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fusestream');
-}
 
 export interface StartedMount {
   server: FuseServer;
@@ -89,6 +84,12 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     if (o.cacheMaxSizeBytes !== undefined) config.cacheCapBytes = o.cacheMaxSizeBytes;
     if (o.downloadConcurrency !== undefined) config.downloadConcurrency = o.downloadConcurrency;
     if (o.readAheadMaxBytes !== undefined) config.readAheadMaxBytes = o.readAheadMaxBytes;
+    try {
+      resolveDataConfig(config);
+    } catch (err) {
+      if (err instanceof DataConfigError) throw new UsageError(`bad settings: ${err.message}`, { cause: err });
+      throw err;
+    }
     data = await DataCache.open({ cacheDir, remote, config, logger: log });
     const fs = new RemoteFs({
       remote,
