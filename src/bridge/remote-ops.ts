@@ -103,16 +103,13 @@ export class RemoteFsOps implements FuseOps {
     // Nothing to write back on a read-only mount.
   }
 
-  async opendir(_ctx: RequestContext, ino: Ino): Promise<OpenOut> {
-    const node = this.#fs.inodes.get(ino);
-    if (!node) throw new FsError(Errno.ESTALE);
-    if (node.attrs.type !== 'dir') throw new FsError(Errno.ENOTDIR);
-    return { fh: 0n as Fh, openFlags: 0 };
+  opendir(_ctx: RequestContext, ino: Ino): Promise<OpenOut> {
+    return this.#run('opendir', () => Promise.resolve({ fh: this.#fs.opendir(ino), openFlags: 0 }));
   }
 
-  readdir(ctx: RequestContext, ino: Ino, _fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
+  readdir(ctx: RequestContext, ino: Ino, fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
     return this.#run('readdir', async () => {
-      const entries = await this.#fs.readdir(ino, ctx.signal);
+      const entries = await this.#fs.readdirHandle(fh, ino, offset === 0n, ctx.signal);
       // Offsets: 1 = after ".", 2 = after "..", 2 + i + 1 = after entries[i].
       let off = Number(offset);
       if (off === 0) {
@@ -138,7 +135,9 @@ export class RemoteFsOps implements FuseOps {
     });
   }
 
-  async releasedir(): Promise<void> {}
+  async releasedir(_ctx: RequestContext, _ino: Ino, fh: Fh): Promise<void> {
+    this.#fs.releasedir(fh);
+  }
 
   async statfs(): Promise<StatfsOut> {
     return { blocks: 0, bfree: 0, bavail: 0, files: this.#fs.inodes.size, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };

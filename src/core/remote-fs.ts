@@ -51,6 +51,16 @@ export interface DirEntry {
   inode: Inode;
 }
 
+/**
+ * An open directory: the entries it lists, taken once (at the first read, and again on a
+ * rewind) so that the kernel's many READDIRPLUS calls of one `ls` page through one snapshot
+ * instead of rebuilding the whole listing for every page.
+ */
+interface DirHandle {
+  ino: Ino;
+  entries: DirEntry[] | undefined;
+}
+
 export interface RemoteFsOptions {
   remote: Remote;
   data: DataCache;
@@ -72,6 +82,7 @@ export class RemoteFs {
   readonly #listingsInFlight = new Map<string, Promise<Listing>>();
   readonly #statsInFlight = new Map<string, Promise<InodeAttrs>>();
   readonly #handles = new Map<Fh, Handle>();
+  readonly #dirHandles = new Map<Fh, DirHandle>();
   /** Fingerprint key of the last open per path, for FOPEN_KEEP_CACHE. */
   readonly #lastOpened = new Map<string, string>();
   #nextFh = 1n;
@@ -189,6 +200,34 @@ export class RemoteFs {
   }
 
   /** Entries of a directory in a stable order (offset i = after the i-th entry). */
+  /** Opens directory `ino` for reading; pair with releasedir. */
+  opendir(ino: Ino): Fh {
+    this.#dirInode(ino);
+    const fh = this.#nextFh++ as Fh;
+    this.#dirHandles.set(fh, { ino, entries: undefined });
+    return fh;
+  }
+
+  /**
+   * The entries of an open directory: its snapshot, taken at the first call and retaken when
+   * `rewind` (a read from offset 0). A handle the core does not know (fh 0 from a kernel that
+   * skipped opendir) reads the directory afresh.
+   */
+  async readdirHandle(fh: Fh, ino: Ino, rewind: boolean, signal: AbortSignal): Promise<DirEntry[]> {
+    const h = this.#dirHandles.get(fh);
+    if (h === undefined || h.ino !== ino) return this.readdir(ino, signal);
+    if (h.entries === undefined || rewind) h.entries = await this.readdir(ino, signal);
+    return h.entries;
+  }
+
+  releasedir(fh: Fh): void {
+    this.#dirHandles.delete(fh);
+  }
+
+  get openDirs(): number {
+    return this.#dirHandles.size;
+  }
+
   async readdir(ino: Ino, signal: AbortSignal): Promise<DirEntry[]> {
     const dir = this.#dirInode(ino);
     const listing = await this.#listing(dir.path, signal);
