@@ -27,9 +27,10 @@ export interface DataConfig {
    */
   maxRequestBytes: number;
   /**
-   * Downloads at least this long go through the remote's `readToFile` where it has one (a
-   * transfer thread writes the cache file; RESEARCH.md: one thread tops out near 1 GB/s).
-   * Shorter ones stream on this thread, which has lower latency for small random reads.
+   * Read-ahead downloads at least this long go through the remote's `readToFile` where it has
+   * one (a transfer thread writes the cache file; RESEARCH.md: one thread tops out near
+   * 1 GB/s). Shorter ones, and demand downloads (a reader waits for their first bytes), stream
+   * on this thread, which has the lower latency.
    */
   offThreadMinBytes: number;
   /** First read-ahead window of a handle, and the window after every seek. */

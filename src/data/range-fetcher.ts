@@ -440,7 +440,9 @@ export class RangeFetcher {
     const cf = dl.cf;
     if (dl.pos >= dl.end) return;
     const readToFile = this.#d.remote.readToFile?.bind(this.#d.remote);
-    if (readToFile !== undefined && dl.end - dl.pos >= this.#d.config.offThreadMinBytes) {
+    // Read-ahead runs off-thread; a demand download has a reader waiting for its first bytes,
+    // and the hops to a transfer thread and back would add to that wait.
+    if (readToFile !== undefined && dl.kind === 'read-ahead' && dl.end - dl.pos >= this.#d.config.offThreadMinBytes) {
       await this.#attemptToFile(dl, signal, readToFile);
       return;
     }
