@@ -18,13 +18,15 @@ export interface StartNginxOptions {
   autoindex?: 'html' | 'json';
   /** Extra directives inside the server block. */
   extraConfig?: string;
+  /** nginx log_format of the access log; default "$request $status". */
+  accessLogFormat?: string;
 }
 
 export interface NginxHandle {
   /** "http://127.0.0.1:PORT/" */
   url: string;
   port: number;
-  /** The access log (one line per request, "$request $status"). */
+  /** The access log (one line per request, "$request $status" unless `accessLogFormat` says otherwise). */
   accessLogPath: string;
   /** The request lines logged so far. */
   accessLog(): Promise<string[]>;
@@ -55,7 +57,7 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
-  log_format req '$request $status';
+  log_format req '${o.accessLogFormat ?? '$request $status'}';
   access_log ${dir}/access.log req;
   client_body_temp_path ${dir}/client_body;
   proxy_temp_path ${dir}/proxy;

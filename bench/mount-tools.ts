@@ -1,0 +1,301 @@
+// Process plumbing for the mount bench (bench/mount-bench.ts): client commands in child process
+// groups with a soft cap (SIGINT, so dd prints what it copied) and a hard timeout (SIGKILL),
+// and the FUSE daemons under test, each on its own temp mountpoint, stopped by PID.
+//
+// Ownership: every client group and daemon started here is registered until it has exited and
+// its mount is gone; stopEverything() ends exactly those (by PID / process group id), never
+// anything found by name. The bench process itself never does file I/O on a mountpoint: it only
+// reads /proc and its own temp files.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- client commands
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, as seen by the bench. */
+  ms: number;
+  /** The soft cap fired (SIGINT was sent to the group). */
+  capped: boolean;
+  /** The hard timeout fired (SIGKILL was sent to the group). */
+  timedOut: boolean;
+}
+
+export interface ExecOptions {
+  /** Hard limit: the whole process group is SIGKILLed. */
+  timeoutMs: number;
+  /** Soft limit: the process group gets SIGINT (dd then prints its statistics and exits). */
+  capMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Process groups of running client commands (each command leads its own group). */
+const clientGroups = new Set<number>();
+/** Set by stopEverything(): nothing new is started after it. */
+let closed = false;
+
+function signalGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** C locale so that dd's statistics have a '.' decimal point. */
+export const CLIENT_ENV: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+
+export function exec(cmd: string, args: readonly string[], o: ExecOptions): Promise<ExecResult> {
+  if (closed) return Promise.reject(new Error('the bench is stopping'));
+  return spawnGroup(cmd, args, o);
+}
+
+function spawnGroup(cmd: string, args: readonly string[], o: ExecOptions): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: o.env ?? CLIENT_ENV });
+    const pgid = child.pid;
+    if (pgid !== undefined) clientGroups.add(pgid);
+    let stdout = '';
+    let stderr = '';
+    let capped = false;
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 1_000_000) stderr += d;
+    });
+    const capTimer =
+      o.capMs === undefined || pgid === undefined
+        ? undefined
+        : setTimeout(() => {
+            capped = true;
+            signalGroup(pgid, 'SIGINT');
+          }, o.capMs);
+    const killTimer = setTimeout(() => {
+      timedOut = true;
+      if (pgid !== undefined) signalGroup(pgid, 'SIGKILL');
+    }, o.timeoutMs);
+    const done = (): void => {
+      clearTimeout(capTimer);
+      clearTimeout(killTimer);
+      if (pgid !== undefined) clientGroups.delete(pgid);
+    };
+    child.on('error', (err) => {
+      done();
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      done();
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0, capped, timedOut });
+    });
+  });
+}
+
+/** Runs a command that must succeed; returns its stdout. */
+export async function mustExec(cmd: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  const r = await exec(cmd, args, { timeoutMs });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.timedOut ? 'timed out' : (r.code ?? r.signal)}): ${lastLines(r.stderr, 3)}`);
+  return r.stdout;
+}
+
+export function lastLines(text: string, n: number): string {
+  return text.trim().split('\n').slice(-n).join(' | ').slice(0, 600);
+}
+
+// ---------------------------------------------------------------- /proc readers
+
+export function isMounted(mnt: string): boolean {
+  let info: string;
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  return info.split('\n').some((line) => line.split(' ')[4] === mnt);
+}
+
+/** utime + stime of a process, in clock ticks. */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Peak resident set (VmHWM) of a process, in bytes. */
+export function peakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+  if (!m?.[1]) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(m[1]) * 1024;
+}
+
+// ---------------------------------------------------------------- daemons under test
+
+export type MountToolId = 'fusestream' | 'rclone-off' | 'rclone-full' | 'httpdirfs' | 'httpdirfs-cache';
+
+export interface MountTool {
+  id: MountToolId;
+  label: string;
+  /** Keeps data on disk across remounts (the "re-read after remount" figure applies). */
+  diskCache: boolean;
+  command(url: string, mnt: string, cacheDir: string, workDir: string): { cmd: string; args: string[] };
+}
+
+const fusestreamBin = new URL('../../bin/fusestream.js', import.meta.url).pathname;
+
+export const MOUNT_TOOLS: readonly MountTool[] = [
+  {
+    id: 'fusestream',
+    label: 'fusestream',
+    diskCache: true,
+    command: (url, mnt, cacheDir) => ({ cmd: process.execPath, args: [fusestreamBin, 'mount', url, mnt, '--cache-dir', cacheDir, '--log-level', 'warn'] }),
+  },
+  ...(['off', 'full'] as const).map(
+    (mode): MountTool => ({
+      id: `rclone-${mode}`,
+      label: `rclone vfs ${mode}`,
+      diskCache: mode === 'full',
+      command: (url, mnt, cacheDir, workDir) => ({
+        cmd: 'rclone',
+        args: ['mount', ':http:', mnt, '--http-url', url, '--read-only', '--vfs-cache-mode', mode, '--cache-dir', cacheDir, '--config', join(workDir, 'rclone.conf'), '--log-level', 'NOTICE'],
+      }),
+    }),
+  ),
+  {
+    id: 'httpdirfs',
+    label: 'httpdirfs',
+    diskCache: false,
+    command: (url, mnt) => ({ cmd: 'httpdirfs', args: ['-f', '--no-range-check', url, mnt] }),
+  },
+  {
+    id: 'httpdirfs-cache',
+    label: 'httpdirfs --cache',
+    diskCache: true,
+    command: (url, mnt, cacheDir) => ({ cmd: 'httpdirfs', args: ['-f', '--no-range-check', '--cache', '--cache-location', cacheDir, url, mnt] }),
+  },
+];
+
+export interface Daemon {
+  tool: MountTool;
+  pid: number;
+  mnt: string;
+  /** The daemon's stdout and stderr. */
+  logPath: string;
+  alive(): boolean;
+  /** Last lines of the daemon's log, for failure reports. */
+  logTail(): string;
+  /** SIGTERM, then SIGKILL; then unmounts if the mount is still there, and removes the mountpoint. */
+  stop(): Promise<void>;
+}
+
+const daemons = new Set<Daemon>();
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+async function unmountIfMounted(mnt: string): Promise<void> {
+  for (const [cmd, args] of [
+    ['fusermount3', ['-u', mnt]],
+    ['fusermount3', ['-u', '-z', mnt]],
+    ['umount', ['-l', mnt]],
+  ] as const) {
+    if (!isMounted(mnt)) return;
+    // spawnGroup, not exec: unmounting must work while stopping.
+    await spawnGroup(cmd, args, { timeoutMs: 15_000 }).catch(() => undefined);
+  }
+}
+
+/** Starts `tool` on a fresh temp mountpoint and resolves once the mount is in mountinfo. */
+export async function startDaemon(tool: MountTool, url: string, cacheDir: string, workDir: string, timeoutMs = 30_000): Promise<Daemon> {
+  if (closed) throw new Error('the bench is stopping');
+  const mnt = mkdtempSync(join(tmpdir(), 'fusestream-bench-mnt-'));
+  const logPath = join(workDir, `${tool.id}-${Date.now()}.log`);
+  const { cmd, args } = tool.command(url, mnt, cacheDir, workDir);
+  const logFd = openSync(logPath, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { stdio: ['ignore', logFd, logFd], env: process.env });
+  } finally {
+    closeSync(logFd);
+  }
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  let stopping: Promise<void> | undefined;
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  const logTail = (): string => {
+    try {
+      // Without backtrace frames ("/lib/…so(+0x…)[0x…]"): the lines before them say what went wrong.
+      const lines = readFileSync(logPath, 'utf8')
+        .split('\n')
+        .filter((l) => !/\(\+0x[0-9a-f]+\)\s*\[0x[0-9a-f]+\]/.test(l));
+      return lastLines(lines.join('\n'), 4);
+    } catch {
+      return '';
+    }
+  };
+  const daemon: Daemon = {
+    tool,
+    pid: child.pid ?? -1,
+    mnt,
+    logPath,
+    alive,
+    logTail,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (alive()) {
+          child.kill('SIGTERM');
+          if (!(await waitExit(child, 20_000))) {
+            child.kill('SIGKILL');
+            await waitExit(child, 10_000);
+          }
+        }
+        await unmountIfMounted(mnt);
+        if (!isMounted(mnt)) {
+          try {
+            rmdirSync(mnt);
+          } catch {
+            // left behind: not empty or busy; never removed recursively (it was a mountpoint)
+          }
+        }
+        daemons.delete(daemon);
+      })()),
+  };
+  daemons.add(daemon);
+  try {
+    const t0 = performance.now();
+    for (;;) {
+      if (isMounted(mnt)) break;
+      if (!alive()) throw new Error(`${tool.label} exited (${child.exitCode ?? child.signalCode}) before mounting: ${logTail()}`);
+      const err = await Promise.race([spawnError, sleep(25).then(() => undefined)]);
+      if (err !== undefined) throw new Error(`${tool.label} could not be started: ${err.message}`);
+      if (performance.now() - t0 > timeoutMs) throw new Error(`${tool.label} did not mount within ${timeoutMs / 1000} s: ${logTail()}`);
+    }
+    return daemon;
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+}
+
+/** Ends every client command and daemon this module started (by process group id / PID). */
+export async function stopEverything(): Promise<void> {
+  closed = true;
+  for (const pgid of clientGroups) signalGroup(pgid, 'SIGKILL');
+  clientGroups.clear();
+  await Promise.all([...daemons].map((d) => d.stop()));
+}
