@@ -12,6 +12,7 @@
 // - Names from listings pass validateName; refused names are logged and skipped.
 import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
 import type { FileTransfer, ReadRangeOptions, ReadToFileOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../remote.js';
@@ -41,7 +42,10 @@ export interface HttpRemoteOptions {
   maxListingBytes?: number;
   /** Extra trusted CA certificates (PEM); verification itself is always on. */
   ca?: string | Buffer | readonly (string | Buffer)[];
-  /** Worker threads for `readToFile` transfers. Default 2. */
+  /**
+   * Worker threads for `readToFile` transfers. Default: one per core beyond the first, at
+   * most 2 (the main thread keeps a core for the FUSE loop; each thread costs ~50 MiB RSS).
+   */
   transferThreads?: number;
 }
 
@@ -95,7 +99,7 @@ export class HttpRemote implements Remote {
     const connections = options.connections ?? 8;
     this.#transferSetup = {
       origin: this.#origin,
-      threads: options.transferThreads ?? 2,
+      threads: options.transferThreads ?? Math.min(2, Math.max(1, availableParallelism() - 1)),
       connectionsPerThread: connections,
       timeouts: this.#timeouts,
       reportEveryBytes: TRANSFER_REPORT_BYTES,
