@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { within } from '../../src/base/async.js';
 import { ManualClock } from '../../src/base/clock.js';
@@ -44,48 +44,68 @@ function rawRanges(db: Db, objectId: number, kind: RangeKind = 'present'): [numb
 }
 
 /**
- * Runs `body` (CommonJS source, with `CacheStore`, `migrate`, `MIGRATIONS`, `openDatabase` and
- * `workerData` (plus `workerData.index`) in scope) in `n` worker threads that start it together
- * after a barrier.
+ * Runs `body` (module source, with `CacheStore`, `migrate`, `MIGRATIONS`, `openDatabase` and
+ * `workerData` (plus `workerData.index`) in scope) in `n` separate processes — several
+ * processes opening one cache dir is the case this guards — that start it together after a
+ * barrier: each child says "ready" and waits for the parent's "go", sent once all are ready.
+ * (Processes, not worker threads: better-sqlite3 12 aborts on Node 24 when a worker thread
+ * that used it is torn down, WiseLibs/better-sqlite3#1515.)
  */
 async function inWorkers(n: number, body: string, data: Record<string, unknown>): Promise<void> {
-  const sab = new SharedArrayBuffer(4);
   const code = `
-    const { workerData, parentPort } = require('node:worker_threads');
-    (async () => {
-      const { CacheStore, MIGRATIONS } = await import(workerData.storeUrl);
-      const { migrate, openDatabase } = await import(workerData.dbUrl);
-      const arrived = new Int32Array(workerData.sab);
-      Atomics.add(arrived, 0, 1);
-      Atomics.notify(arrived, 0);
-      for (let v; (v = Atomics.load(arrived, 0)) < workerData.n; ) Atomics.wait(arrived, 0, v, 1000);
+    const workerData = JSON.parse(process.env.STORE_TEST_DATA);
+    const { CacheStore, MIGRATIONS } = await import(workerData.storeUrl);
+    const { migrate, openDatabase } = await import(workerData.dbUrl);
+    process.stdout.write('ready\\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    process.stdin.destroy();
+    try {
       ${body}
-    })().then(() => parentPort.postMessage('ok'), (e) => parentPort.postMessage(String(e && e.stack || e) + (e && e.cause ? '\\ncause: ' + String(e.cause.stack || e.cause) + ' ' + e.cause.code : '')));
+    } catch (e) {
+      process.stderr.write(String(e && e.stack || e) + (e && e.cause ? '\\ncause: ' + String(e.cause.stack || e.cause) + ' ' + e.cause.code : ''));
+      process.exit(1);
+    }
   `;
-  const workerData = {
+  const base = {
     ...data,
-    sab,
-    n,
     storeUrl: new URL('../../src/store/cache-store.js', import.meta.url).href,
     dbUrl: new URL('../../src/store/database.js', import.meta.url).href,
   };
-  const results = await within(
-    Promise.all(
-      Array.from({ length: n }, (_, index) => {
-        const w = new Worker(code, { eval: true, workerData: { ...workerData, index } });
-        return new Promise<string>((resolve, reject) => {
-          w.once('message', (m: unknown) => {
-            resolve(String(m));
-            void w.terminate();
-          });
-          w.once('error', reject);
-        });
-      }),
-    ),
-    30_000,
-    `${n} store workers to finish`,
+  const children = Array.from({ length: n }, (_, index) =>
+    spawn(process.execPath, ['--input-type=module', '-e', code], {
+      env: { ...process.env, STORE_TEST_DATA: JSON.stringify({ ...base, index }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
   );
-  assert.deepEqual(results, Array<string>(n).fill('ok'));
+  const exits = children.map(
+    (c) =>
+      new Promise<string>((resolve, reject) => {
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.once('error', reject);
+        c.once('close', (code) => resolve(code === 0 ? 'ok' : `exit ${code}: ${err}`));
+      }),
+  );
+  // Ready, or gone before getting there (then its exit says why).
+  const ready = children.map(
+    (c, i) =>
+      new Promise<void>((resolve, reject) => {
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+        void (exits[i] as Promise<string>).then((r) => reject(new Error(`store process ${i} ended before the barrier: ${r}`)), reject);
+      }),
+  );
+  try {
+    await within(Promise.all(ready), 30_000, `${n} store processes to reach the barrier`);
+    for (const c of children) c.stdin.write('go\n');
+    const results = await within(Promise.all(exits), 30_000, `${n} store processes to finish`);
+    assert.deepEqual(results, Array<string>(n).fill('ok'));
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
 }
 
 describe('migrations', () => {
