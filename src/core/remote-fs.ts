@@ -203,7 +203,7 @@ export class RemoteFs {
   /** Opens directory `ino` for reading; pair with releasedir. */
   opendir(ino: Ino): Fh {
     this.#dirInode(ino);
-    const fh = this.#nextFh++ as Fh;
+    const fh = asFh(this.#nextFh++);
     this.#dirHandles.set(fh, { ino, entries: undefined });
     return fh;
   }

@@ -17,7 +17,7 @@
 // - `onWritten` is called in order with growing offsets, before `done` settles.
 // - A worker is referenced (keeps the process alive) only while it has transfers.
 import { Worker } from 'node:worker_threads';
-import { Deferred } from '../../base/async.js';
+import { Deferred, within } from '../../base/async.js';
 import type { Logger } from '../../observability/logger.js';
 import type { FileTransfer, Fingerprint, ReadToFileOptions } from '../remote.js';
 import { FileWriteError, RemoteError } from '../remote-error.js';
@@ -133,10 +133,7 @@ export class TransferPool {
       t.closing = true;
       t.slot?.send({ t: 'abort', id: t.id });
     }
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)));
-    await Promise.race([Promise.allSettled(running.map((t) => t.done)), grace]);
-    clearTimeout(timer);
+    await within(Promise.allSettled(running.map((t) => t.done)), CLOSE_GRACE_MS, 'transfer threads to end their transfers').catch(() => undefined);
     await Promise.all(slots.map((s) => this.#retire(s, 'remote is closed')));
   }
 

@@ -17,7 +17,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Fingerprint } from '../remote.js';
 import { RemoteError, isRemoteError } from '../remote-error.js';
-import { mapBodyError } from './http-errors.js';
+import { errorCode, mapBodyError } from './http-errors.js';
 import { checkRangeResponse, isDataStatus } from './range-response.js';
 import type { FromWorker, ToWorker, TransferFailure, TransferJob, TransferWorkerSetup } from './transfer-messages.js';
 
@@ -245,8 +245,7 @@ class Transfer implements Dispatcher.DispatchHandler {
 }
 
 function localError(message: string, err: unknown): LocalFileError {
-  const code = typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
-  return new LocalFileError(`${message}: ${err instanceof Error ? err.message : String(err)}`, code);
+  return new LocalFileError(`${message}: ${err instanceof Error ? err.message : String(err)}`, errorCode(err));
 }
 
 function toFailure(err: Error): TransferFailure {
