@@ -6,7 +6,8 @@
 import { Command, Option } from 'commander';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
 import { FuseServer } from '../kernel/fuse-server.js';
-import { MemoryFs } from '../kernel/memory-fs.js';
+import { MemoryFs } from '../core/memory-fs.js';
+import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
@@ -71,7 +72,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       let server: FuseServer;
       try {
-        server = await FuseServer.start({ mountpoint, ops: fs, logger, reader: o.reader, deadlineMs: o.deadline * 1000, allowOther: o.allowOther });
+        server = await FuseServer.start({ mountpoint, ops: fuseOpsFor(fs), logger, reader: o.reader, deadlineMs: o.deadline * 1000, allowOther: o.allowOther });
       } catch (err) {
         fail(err);
       }

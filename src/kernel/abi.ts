@@ -210,11 +210,6 @@ export const FUSE_WRITE_CACHE = 1 << 0;
 export const FUSE_WRITE_LOCKOWNER = 1 << 1;
 export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
 
-// rename2 flags (linux/fs.h)
-export const RENAME_NOREPLACE = 1 << 0;
-export const RENAME_EXCHANGE = 1 << 1;
-export const RENAME_WHITEOUT = 1 << 2;
-
 // notify codes (fuse_notify_code)
 export const FUSE_NOTIFY_POLL = 1;
 export const FUSE_NOTIFY_INVAL_INODE = 2;
@@ -225,21 +220,8 @@ export const FUSE_NOTIFY_DELETE = 6;
 // fuse_notify_inval_entry_out.flags
 export const FUSE_EXPIRE_ONLY = 1 << 0;
 
-// Directory entry types (DT_* from dirent.h) and mode bits (S_IF*).
-export const DT = { UNKNOWN: 0, FIFO: 1, CHR: 2, DIR: 4, BLK: 6, REG: 8, LNK: 10, SOCK: 12 } as const;
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
-
-/** The DT_* type for an st_mode. */
-export function direntType(mode: number): number {
-  return (mode & S_IFMT) >>> 12;
-}
+// POSIX values the protocol carries unchanged (st_mode bits, DT_*, rename2 and access flags).
+export { DT, S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, direntType, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT, F_OK, X_OK, W_OK, R_OK } from '../base/posix.js';
 
 // Struct sizes (bytes). Layouts are in codec.ts next to the code that reads/writes them.
 export const FUSE_IN_HEADER_SIZE = 40;
@@ -257,9 +239,3 @@ export const FUSE_MIN_READ_BUFFER = 8192;
 /** Bytes of request overhead above max_write that a read buffer must have (in_header + write_in). */
 export const FUSE_WRITE_OVERHEAD = 80;
 export const FUSE_NAME_MAX = 1024;
-
-// access(2) mask bits
-export const F_OK = 0;
-export const X_OK = 1;
-export const W_OK = 2;
-export const R_OK = 4;

@@ -8,6 +8,7 @@
 // Every handler must honour `ctx.signal`: it fires on INTERRUPT, on the request deadline and
 // on unmount, and after it fires the session has already replied, so the result is dropped.
 import type { Fh, Ino, Unique } from '../base/ids.js';
+import type { AttrOut, DirentSink, EntryOut, SetattrIn, StatfsOut } from '../base/fs-types.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface RequestContext {
@@ -23,37 +24,7 @@ export interface RequestContext {
   readonly log: Logger;
 }
 
-/** File attributes, as the kernel's struct fuse_attr wants them. Times are epoch ms. */
-export interface Attr {
-  ino: Ino;
-  size: number;
-  /** 512-byte blocks; derived from size when omitted. */
-  blocks?: number;
-  atimeMs: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  /** Full st_mode including the S_IF* type bits. */
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev?: number;
-  blksize?: number;
-}
-
-export interface EntryOut {
-  /** 0 makes a negative entry (cached ENOENT for entryTtlMs). */
-  nodeid: Ino;
-  generation: bigint;
-  entryTtlMs: number;
-  attrTtlMs: number;
-  attr: Attr;
-}
-
-export interface AttrOut {
-  attrTtlMs: number;
-  attr: Attr;
-}
+export type { Attr, AttrOut, Dirent, DirentSink, EntryOut, SetattrIn, StatfsOut } from '../base/fs-types.js';
 
 export interface OpenOut {
   fh: Fh;
@@ -64,52 +35,6 @@ export interface OpenOut {
 export interface CreateOut {
   entry: EntryOut;
   open: OpenOut;
-}
-
-export interface StatfsOut {
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  bsize: number;
-  namelen: number;
-  frsize: number;
-}
-
-/** SETATTR: only the fields whose FATTR_* bit was set are present. */
-export interface SetattrIn {
-  /** Raw FATTR_* mask, for implementations that want it. */
-  valid: number;
-  fh?: Fh;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  /** A time in epoch ms, or 'now' for FATTR_ATIME_NOW / FATTR_MTIME_NOW. */
-  atime?: number | 'now';
-  mtime?: number | 'now';
-  ctime?: number;
-}
-
-/** One directory entry. `offset` is the cookie the kernel hands back to continue after it. */
-export interface Dirent {
-  name: string;
-  ino: Ino;
-  /** DT_* type (abi.ts DT). */
-  type: number;
-  offset: bigint;
-}
-
-/**
- * Where readdir puts entries. `add` returns false when the entry did not fit in the reply
- * buffer: the implementation must stop and must NOT count that entry as handed out (for
- * READDIRPLUS, only entries that were accepted take a kernel lookup reference).
- */
-export interface DirentSink {
-  readonly plus: boolean;
-  /** For READDIRPLUS pass `entry`; entry.nodeid 0 (as for "." and "..") takes no reference. */
-  add(dirent: Dirent, entry?: EntryOut): boolean;
 }
 
 export interface InitInfo {

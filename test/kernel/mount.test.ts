@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MemoryFs } from '../../src/kernel/memory-fs.js';
+import { MemoryFs } from '../../src/core/memory-fs.js';
 import { MountError, abortConnection, cleanStaleMount, findFuseMount, mountOptionString, parseMountInfo, preflight, resolveMountpoint, unmount } from '../../src/kernel/mount.js';
 import { tempDir, withMount } from '../support/mounted.js';
 import { run } from '../support/proc.js';

@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { Deferred, within } from '../../src/base/async.js';
 import { FsError } from '../../src/base/fs-error.js';
 import { Errno } from '../../src/base/errno.js';
-import { FOPEN_DIRECT_IO } from '../../src/kernel/abi.js';
-import { MemoryFs } from '../../src/kernel/memory-fs.js';
-import type { FuseOps, RequestContext } from '../../src/kernel/ops.js';
+import { MemoryFs } from '../../src/core/memory-fs.js';
+import type { OpContext } from '../../src/core/filesystem.js';
 import type { Ino } from '../../src/base/ids.js';
 import { run, sh, start } from '../support/proc.js';
 import { withMount } from '../support/mounted.js';
@@ -39,11 +38,11 @@ function isMounted(mnt: string): boolean {
 }
 
 /** Makes every open of `name` direct_io, so its READs are synchronous (and interruptible). */
-function directIo(fs: MemoryFs, isTarget: (ino: Ino) => boolean): FuseOps {
+function directIo(fs: MemoryFs, isTarget: (ino: Ino) => boolean): MemoryFs {
   const open = fs.open.bind(fs);
   fs.open = async (ctx, ino, flags) => {
     const r = await open(ctx, ino, flags);
-    return isTarget(ino) ? { ...r, openFlags: r.openFlags | FOPEN_DIRECT_IO } : r;
+    return isTarget(ino) ? { ...r, directIo: true } : r;
   };
   return fs;
 }
@@ -108,7 +107,7 @@ describe('mounted MemoryFs', () => {
     const reached = new Deferred<void>();
     let handlerSawAbort = false;
     fs.hooks = {
-      beforeOp: async (op: string, _ino: Ino, ctx: RequestContext) => {
+      beforeOp: async (op: string, _ino: Ino, ctx: OpContext) => {
         if (op !== 'read') return;
         reached.resolve();
         await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -242,7 +241,8 @@ describe('mounted MemoryFs', () => {
       fs.addFile('fresh', Buffer.from('new server\n'));
       const { FuseServer } = await import('../../src/kernel/fuse-server.js');
       const { testLogger } = await import('../support/mounted.js');
-      const s2 = await FuseServer.start({ mountpoint: mnt, ops: fs, logger: testLogger(), deadlineMs: 5000 });
+      const { fuseOpsFor } = await import('../../src/bridge/fuse-adapter.js');
+      const s2 = await FuseServer.start({ mountpoint: mnt, ops: fuseOpsFor(fs), logger: testLogger(), deadlineMs: 5000 });
       try {
         assert.equal(await sh(`cat ${mnt}/fresh`), 'new server\n');
       } finally {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { silentLogger, createLogger, type Logger } from '../../src/observability/logger.js';
 import { FuseServer, type FuseServerOptions } from '../../src/kernel/fuse-server.js';
 import { unmount } from '../../src/kernel/mount.js';
-import type { FuseOps } from '../../src/kernel/ops.js';
+import type { FileSystem } from '../../src/core/filesystem.js';
+import { fuseOpsFor } from '../../src/bridge/fuse-adapter.js';
 
 export function testLogger(): Logger {
   const level = process.env.FUSESTREAM_TEST_LOG;
@@ -24,8 +25,9 @@ export interface Mounted {
   dir: string;
 }
 
+/** Mounts `fs` (served through the bridge, as the CLI does) for the length of `fn`. */
 export async function withMount<T>(
-  ops: FuseOps,
+  fs: FileSystem,
   fn: (m: Mounted) => Promise<T>,
   options: Partial<Omit<FuseServerOptions, 'mountpoint' | 'ops'>> = {},
 ): Promise<T> {
@@ -34,7 +36,7 @@ export async function withMount<T>(
   mkdirSync(mnt);
   let server: FuseServer | undefined;
   try {
-    server = await FuseServer.start({ mountpoint: mnt, ops, logger: testLogger(), deadlineMs: 10_000, drainMs: 500, endMs: 2000, ...options });
+    server = await FuseServer.start({ mountpoint: mnt, ops: fuseOpsFor(fs), logger: testLogger(), deadlineMs: 10_000, drainMs: 500, endMs: 2000, ...options });
     return await fn({ server, mnt, dir: tmp.path });
   } finally {
     if (server) await server.unmount();

@@ -1,6 +1,7 @@
-// MemoryFs: a complete in-memory read-write filesystem implementing FuseOps. It exists to
-// exercise the kernel layer for real (tests, `fusestream memfs`, the demo), so it implements
-// every op with POSIX errnos rather than the minimum.
+// MemoryFs: a complete in-memory read-write filesystem implementing the core's FileSystem. It is
+// the reference model: the conformance suite runs the same POSIX scenarios against it directly
+// and through a mount, and `fusestream memfs` serves it. So it implements every op with the
+// errno POSIX names rather than the minimum.
 //
 // Invariants:
 // - Kernel lookup counts: +1 for each entry reply (lookup/mkdir/mknod/create/symlink/link)
@@ -22,8 +23,9 @@ import { Errno } from '../base/errno.js';
 import { FsError } from '../base/fs-error.js';
 import { asFh, asIno, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
 import { systemClock, type Clock } from '../base/clock.js';
-import { DT, RENAME_EXCHANGE, RENAME_NOREPLACE, R_OK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, W_OK, X_OK, direntType } from './abi.js';
-import type { Attr, AttrOut, CreateOut, Dirent, DirentSink, EntryOut, FuseOps, InitInfo, OpenOut, RequestContext, SetattrIn, StatfsOut } from './ops.js';
+import { DT, O_ACCMODE, O_RDWR, O_TRUNC, O_WRONLY, RENAME_EXCHANGE, RENAME_NOREPLACE, R_OK, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, W_OK, X_OK, direntType } from '../base/posix.js';
+import type { Attr, AttrOut, Dirent, DirentSink, EntryOut, SetattrIn, StatfsOut } from '../base/fs-types.js';
+import type { CreateReply, FileSystem, OpContext, OpenReply } from './filesystem.js';
 
 const CHUNK = 64 * 1024;
 const NAME_MAX = 255;
@@ -34,10 +36,6 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-const O_RDWR = 2;
-const O_TRUNC = 0o1000;
 const BLOCK = 4096;
 
 /** File contents as sparse 64 KiB chunks over an optional generator for untouched bytes. */
@@ -213,7 +211,7 @@ export interface MemoryFsHooks {
    * Runs before every op except forget (after argument checks that need no state). It may
    * await, throw (that error is the op's answer), or wait until `ctx.signal` fires.
    */
-  beforeOp?(op: string, ino: Ino, ctx: RequestContext): Promise<void> | void;
+  beforeOp?(op: string, ino: Ino, ctx: OpContext): Promise<void> | void;
 }
 
 export interface MemoryFsOptions {
@@ -236,7 +234,7 @@ const dirOf = (n: Node): DirEntries => {
   return n.dir;
 };
 
-export class MemoryFs implements FuseOps {
+export class MemoryFs implements FileSystem {
   /** Replaceable at any time (tests install hooks after construction). */
   hooks: MemoryFsHooks;
   readonly #nodes = new Map<Ino, Node>();
@@ -248,7 +246,6 @@ export class MemoryFs implements FuseOps {
   readonly #handles = new Map<Fh, Node>();
   #nextIno = 2n;
   #nextFh = 1n;
-  #initInfo: InitInfo | undefined;
 
   constructor(o: MemoryFsOptions = {}) {
     this.hooks = o.hooks ?? {};
@@ -313,10 +310,6 @@ export class MemoryFs implements FuseOps {
   }
 
   /** What INIT negotiated, once the kernel sent it. */
-  get initInfo(): InitInfo | undefined {
-    return this.#initInfo;
-  }
-
   #resolveParent(path: string): { parent: Node; name: string } {
     const parts = path.split('/').filter((p) => p !== '');
     const name = parts.pop();
@@ -439,19 +432,19 @@ export class MemoryFs implements FuseOps {
     return this.#entryOut(n);
   }
 
-  async #before(op: string, ino: Ino, ctx: RequestContext): Promise<void> {
+  async #before(op: string, ino: Ino, ctx: OpContext): Promise<void> {
     const hooks = this.hooks;
     if (hooks.beforeOp) await hooks.beforeOp(op, ino, ctx);
   }
 
-  static #mayAccess(n: Node, ctx: RequestContext, mask: number): boolean {
+  static #mayAccess(n: Node, ctx: OpContext, mask: number): boolean {
     // root passes every check except execute, which needs some x bit on a non-directory.
     if (ctx.uid === 0) return (mask & X_OK) === 0 || isDir(n) || (n.mode & 0o111) !== 0;
     const bits = ctx.uid === n.uid ? (n.mode >> 6) & 7 : ctx.gid === n.gid ? (n.mode >> 3) & 7 : n.mode & 7;
     return (bits & mask) === mask;
   }
 
-  #newChild(ctx: RequestContext, parent: Node, name: string, mode: number, umask: number): Node {
+  #newChild(ctx: OpContext, parent: Node, name: string, mode: number, umask: number): Node {
     MemoryFs.#checkName(name);
     if (dirOf(parent).has(name)) throw new FsError(Errno.EEXIST);
     if (parent.nlink === 0) throw new FsError(Errno.ENOENT, 'parent directory was removed');
@@ -491,13 +484,9 @@ export class MemoryFs implements FuseOps {
     return false;
   }
 
-  // ---- FuseOps ----
+  // ---- FileSystem ----
 
-  init(info: InitInfo): void {
-    this.#initInfo = info;
-  }
-
-  async lookup(ctx: RequestContext, parent: Ino, name: string): Promise<EntryOut> {
+  async lookup(ctx: OpContext, parent: Ino, name: string): Promise<EntryOut> {
     if (Buffer.byteLength(name) > NAME_MAX) throw new FsError(Errno.ENAMETOOLONG);
     await this.#before('lookup', parent, ctx);
     const dir = this.#dir(parent);
@@ -515,12 +504,12 @@ export class MemoryFs implements FuseOps {
     this.#maybeFree(n);
   }
 
-  async getattr(ctx: RequestContext, ino: Ino): Promise<AttrOut> {
+  async getattr(ctx: OpContext, ino: Ino): Promise<AttrOut> {
     await this.#before('getattr', ino, ctx);
     return { attrTtlMs: this.#attrTtlMs, attr: this.#attr(this.#node(ino)) };
   }
 
-  async setattr(ctx: RequestContext, ino: Ino, a: SetattrIn): Promise<AttrOut> {
+  async setattr(ctx: OpContext, ino: Ino, a: SetattrIn): Promise<AttrOut> {
     await this.#before('setattr', ino, ctx);
     const n = this.#node(ino);
     if (a.size !== undefined) {
@@ -543,7 +532,7 @@ export class MemoryFs implements FuseOps {
     return { attrTtlMs: this.#attrTtlMs, attr: this.#attr(n) };
   }
 
-  async readlink(ctx: RequestContext, ino: Ino): Promise<string> {
+  async readlink(ctx: OpContext, ino: Ino): Promise<string> {
     await this.#before('readlink', ino, ctx);
     const n = this.#node(ino);
     if (n.target === undefined) throw new FsError(Errno.EINVAL);
@@ -551,7 +540,7 @@ export class MemoryFs implements FuseOps {
     return n.target;
   }
 
-  async symlink(ctx: RequestContext, parent: Ino, name: string, target: string): Promise<EntryOut> {
+  async symlink(ctx: OpContext, parent: Ino, name: string, target: string): Promise<EntryOut> {
     await this.#before('symlink', parent, ctx);
     if (target === '') throw new FsError(Errno.ENOENT);
     if (Buffer.byteLength(target) >= PATH_MAX) throw new FsError(Errno.ENAMETOOLONG);
@@ -560,7 +549,7 @@ export class MemoryFs implements FuseOps {
     return this.#entry(n);
   }
 
-  async mknod(ctx: RequestContext, parent: Ino, name: string, mode: number, rdev: number, umask: number): Promise<EntryOut> {
+  async mknod(ctx: OpContext, parent: Ino, name: string, mode: number, rdev: number, umask: number): Promise<EntryOut> {
     await this.#before('mknod', parent, ctx);
     const type = mode & S_IFMT;
     if (type === S_IFDIR || type === S_IFLNK) throw new FsError(Errno.EINVAL);
@@ -571,12 +560,12 @@ export class MemoryFs implements FuseOps {
     return this.#entry(n);
   }
 
-  async mkdir(ctx: RequestContext, parent: Ino, name: string, mode: number, umask: number): Promise<EntryOut> {
+  async mkdir(ctx: OpContext, parent: Ino, name: string, mode: number, umask: number): Promise<EntryOut> {
     await this.#before('mkdir', parent, ctx);
     return this.#entry(this.#newChild(ctx, this.#dir(parent), name, S_IFDIR | (mode & 0o7777), umask));
   }
 
-  async unlink(ctx: RequestContext, parent: Ino, name: string): Promise<void> {
+  async unlink(ctx: OpContext, parent: Ino, name: string): Promise<void> {
     await this.#before('unlink', parent, ctx);
     const dir = this.#dir(parent);
     const e = dirOf(dir).get(name);
@@ -585,7 +574,7 @@ export class MemoryFs implements FuseOps {
     this.#unlinkEntry(dir, name);
   }
 
-  async rmdir(ctx: RequestContext, parent: Ino, name: string): Promise<void> {
+  async rmdir(ctx: OpContext, parent: Ino, name: string): Promise<void> {
     await this.#before('rmdir', parent, ctx);
     const dir = this.#dir(parent);
     if (name === '.') throw new FsError(Errno.EINVAL);
@@ -597,7 +586,7 @@ export class MemoryFs implements FuseOps {
     this.#unlinkEntry(dir, name);
   }
 
-  async rename(ctx: RequestContext, parent: Ino, name: string, newParent: Ino, newName: string, flags: number): Promise<void> {
+  async rename(ctx: OpContext, parent: Ino, name: string, newParent: Ino, newName: string, flags: number): Promise<void> {
     await this.#before('rename', parent, ctx);
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError(Errno.EINVAL, 'unsupported rename flags');
     if (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE) throw new FsError(Errno.EINVAL);
@@ -653,7 +642,7 @@ export class MemoryFs implements FuseOps {
     this.#changed(a);
   }
 
-  async link(ctx: RequestContext, ino: Ino, newParent: Ino, newName: string): Promise<EntryOut> {
+  async link(ctx: OpContext, ino: Ino, newParent: Ino, newName: string): Promise<EntryOut> {
     await this.#before('link', ino, ctx);
     const n = this.#node(ino);
     if (n.dir) throw new FsError(Errno.EPERM);
@@ -668,7 +657,7 @@ export class MemoryFs implements FuseOps {
     return this.#entry(n);
   }
 
-  async open(ctx: RequestContext, ino: Ino, flags: number): Promise<OpenOut> {
+  async open(ctx: OpContext, ino: Ino, flags: number): Promise<OpenReply> {
     await this.#before('open', ino, ctx);
     const n = this.#node(ino);
     if (n.dir) throw new FsError(Errno.EISDIR);
@@ -681,26 +670,26 @@ export class MemoryFs implements FuseOps {
       n.content.truncate(0);
       this.#touch(n);
     }
-    return { fh: this.#openHandle(n), openFlags: 0 };
+    return { fh: this.#openHandle(n)};
   }
 
-  async create(ctx: RequestContext, parent: Ino, name: string, mode: number, _flags: number, umask: number): Promise<CreateOut> {
+  async create(ctx: OpContext, parent: Ino, name: string, mode: number, _flags: number, umask: number): Promise<CreateReply> {
     await this.#before('create', parent, ctx);
     // O_EXCL is the kernel's: it only sends CREATE after a negative lookup, so an existing
     // name here is a race and EEXIST is the right answer either way.
     const n = this.#newChild(ctx, this.#dir(parent), name, S_IFREG | (mode & 0o7777), umask);
     n.content = new Content();
-    return { entry: this.#entry(n), open: { fh: this.#openHandle(n), openFlags: 0 } };
+    return { entry: this.#entry(n), open: { fh: this.#openHandle(n)} };
   }
 
-  async read(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer> {
+  async read(ctx: OpContext, ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer> {
     await this.#before('read', ino, ctx);
     const { node, content } = this.#fileHandle(fh);
     node.atimeMs = this.#clock.wallNow();
     return content.read(offset, size);
   }
 
-  async write(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, data: Buffer): Promise<number> {
+  async write(ctx: OpContext, ino: Ino, fh: Fh, offset: number, data: Buffer): Promise<number> {
     await this.#before('write', ino, ctx);
     const { node, content } = this.#fileHandle(fh);
     this.#checkSize(offset + data.length);
@@ -709,15 +698,15 @@ export class MemoryFs implements FuseOps {
     return data.length;
   }
 
-  async flush(ctx: RequestContext, ino: Ino): Promise<void> {
+  async flush(ctx: OpContext, ino: Ino): Promise<void> {
     await this.#before('flush', ino, ctx);
   }
 
-  async fsync(ctx: RequestContext, ino: Ino): Promise<void> {
+  async fsync(ctx: OpContext, ino: Ino): Promise<void> {
     await this.#before('fsync', ino, ctx);
   }
 
-  async release(ctx: RequestContext, ino: Ino, fh: Fh, _flags: number): Promise<void> {
+  async release(ctx: OpContext, ino: Ino, fh: Fh, _flags: number): Promise<void> {
     await this.#before('release', ino, ctx);
     const n = this.#handles.get(fh);
     if (!n) return;
@@ -726,13 +715,13 @@ export class MemoryFs implements FuseOps {
     this.#maybeFree(n);
   }
 
-  async opendir(ctx: RequestContext, ino: Ino, _flags: number): Promise<OpenOut> {
+  async opendir(ctx: OpContext, ino: Ino, _flags: number): Promise<OpenReply> {
     await this.#before('opendir', ino, ctx);
     this.#dir(ino);
-    return { fh: asFh(0n), openFlags: 0 };
+    return { fh: asFh(0n)};
   }
 
-  async readdir(ctx: RequestContext, ino: Ino, _fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
+  async readdir(ctx: OpContext, ino: Ino, _fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
     await this.#before('readdir', ino, ctx);
     const dir = this.#dir(ino);
     const parent = dir.parent ?? dir;
@@ -757,15 +746,15 @@ export class MemoryFs implements FuseOps {
     dir.atimeMs = this.#clock.wallNow();
   }
 
-  async releasedir(ctx: RequestContext, ino: Ino): Promise<void> {
+  async releasedir(ctx: OpContext, ino: Ino): Promise<void> {
     await this.#before('releasedir', ino, ctx);
   }
 
-  async fsyncdir(ctx: RequestContext, ino: Ino): Promise<void> {
+  async fsyncdir(ctx: OpContext, ino: Ino): Promise<void> {
     await this.#before('fsyncdir', ino, ctx);
   }
 
-  async statfs(ctx: RequestContext, ino: Ino): Promise<StatfsOut> {
+  async statfs(ctx: OpContext, ino: Ino): Promise<StatfsOut> {
     await this.#before('statfs', ino, ctx);
     const blocks = 2 ** 40 / BLOCK; // report 1 TiB
     const used = Math.min(blocks, Math.ceil(this.heldBytes() / BLOCK));
@@ -773,25 +762,25 @@ export class MemoryFs implements FuseOps {
     return { blocks, bfree: blocks - used, bavail: blocks - used, files, ffree: Math.max(0, files - this.#nodes.size), bsize: BLOCK, namelen: NAME_MAX, frsize: BLOCK };
   }
 
-  async access(ctx: RequestContext, ino: Ino, mask: number): Promise<void> {
+  async access(ctx: OpContext, ino: Ino, mask: number): Promise<void> {
     await this.#before('access', ino, ctx);
     const n = this.#node(ino);
     if (!MemoryFs.#mayAccess(n, ctx, mask & (R_OK | W_OK | X_OK))) throw new FsError(Errno.EACCES);
   }
 
-  async getxattr(ctx: RequestContext, ino: Ino, name: string, _size: number): Promise<Buffer> {
+  async getxattr(ctx: OpContext, ino: Ino, name: string, _size: number): Promise<Buffer> {
     await this.#before('getxattr', ino, ctx);
     const v = this.#node(ino).xattrs.get(name);
     if (!v) throw new FsError(Errno.ENODATA);
     return v;
   }
 
-  async listxattr(ctx: RequestContext, ino: Ino, _size: number): Promise<Buffer> {
+  async listxattr(ctx: OpContext, ino: Ino, _size: number): Promise<Buffer> {
     await this.#before('listxattr', ino, ctx);
     return Buffer.concat([...this.#node(ino).xattrs.keys()].map((k) => Buffer.from(`${k}\0`)));
   }
 
-  async setxattr(ctx: RequestContext, ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {
+  async setxattr(ctx: OpContext, ino: Ino, name: string, value: Buffer, flags: number): Promise<void> {
     await this.#before('setxattr', ino, ctx);
     if (name === '' || Buffer.byteLength(name) > XATTR_NAME_MAX) throw new FsError(Errno.ERANGE);
     if (value.length > XATTR_SIZE_MAX) throw new FsError(Errno.E2BIG);
@@ -803,14 +792,14 @@ export class MemoryFs implements FuseOps {
     this.#changed(n);
   }
 
-  async removexattr(ctx: RequestContext, ino: Ino, name: string): Promise<void> {
+  async removexattr(ctx: OpContext, ino: Ino, name: string): Promise<void> {
     await this.#before('removexattr', ino, ctx);
     const n = this.#node(ino);
     if (!n.xattrs.delete(name)) throw new FsError(Errno.ENODATA);
     this.#changed(n);
   }
 
-  async fallocate(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, length: number, mode: number): Promise<void> {
+  async fallocate(ctx: OpContext, ino: Ino, fh: Fh, offset: number, length: number, mode: number): Promise<void> {
     await this.#before('fallocate', ino, ctx);
     if (mode !== 0) throw new FsError(Errno.EOPNOTSUPP);
     if (length <= 0) throw new FsError(Errno.EINVAL);
@@ -822,7 +811,7 @@ export class MemoryFs implements FuseOps {
     }
   }
 
-  async lseek(ctx: RequestContext, ino: Ino, fh: Fh, offset: number, whence: number): Promise<number> {
+  async lseek(ctx: OpContext, ino: Ino, fh: Fh, offset: number, whence: number): Promise<number> {
     await this.#before('lseek', ino, ctx);
     if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError(Errno.EINVAL);
     const size = this.#handle(fh).content?.size ?? 0;

@@ -7,16 +7,14 @@ import { Deferred, within } from '../../src/base/async.js';
 import { ManualClock } from '../../src/base/clock.js';
 import { Errno } from '../../src/base/errno.js';
 import { FsError } from '../../src/base/fs-error.js';
-import { asFh, asUnique, ROOT_INO, type Ino } from '../../src/base/ids.js';
-import { F_OK, RENAME_EXCHANGE, RENAME_NOREPLACE, R_OK, S_IFMT, S_IFREG, W_OK, X_OK } from '../../src/kernel/abi.js';
-import { MemoryFs } from '../../src/kernel/memory-fs.js';
+import { asFh, ROOT_INO, type Ino } from '../../src/base/ids.js';
+import { F_OK, RENAME_EXCHANGE, RENAME_NOREPLACE, R_OK, S_IFMT, S_IFREG, W_OK, X_OK } from '../../src/base/posix.js';
+import { MemoryFs } from '../../src/core/memory-fs.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import type { Dirent, DirentSink, EntryOut, RequestContext } from '../../src/kernel/ops.js';
+import type { Dirent, DirentSink, EntryOut } from '../../src/base/fs-types.js';
+import type { OpContext } from '../../src/core/filesystem.js';
 
-const ctx = (uid = 0, gid = uid, signal = new AbortController().signal): RequestContext => ({
-  unique: asUnique(2n),
-  opcode: 0,
-  nodeid: ROOT_INO,
+const ctx = (uid = 0, gid = uid, signal = new AbortController().signal): OpContext => ({
   uid,
   gid,
   pid: 1,
