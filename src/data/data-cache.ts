@@ -30,15 +30,15 @@ import { systemClock, type Clock } from '../base/clock.js';
 import type { Range } from '../base/range-set.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import { fingerprintKey, type Fingerprint, type Remote } from '../remote/remote.js';
-import { CacheStore } from '../store/cache-store.js';
-import { CacheFile } from './cache-file.js';
+import { Catalogue } from '../store/catalogue.js';
+import { CacheFile } from './cache/cache-file.js';
 import { resolveDataConfig, type DataConfig } from './config.js';
-import { DownloadPool } from './download-pool.js';
+import { DownloadPool } from './fetch/download-pool.js';
 import { CacheFullError, ClosedError, DeadlineError } from './errors.js';
-import { Evictor, type EvictionCandidate } from './eviction.js';
+import { Evictor, type EvictionCandidate } from './cache/eviction.js';
 import type { DataHooks } from './hooks.js';
-import { RangeFetcher } from './range-fetcher.js';
-import { ReadAhead, ReadAheadBudget } from './read-ahead.js';
+import { RangeFetcher } from './fetch/range-fetcher.js';
+import { ReadAhead, ReadAheadBudget } from './fetch/read-ahead.js';
 
 export interface DataCacheOptions {
   /** Created 0700 if missing. Cache files live in `<cacheDir>/objects/`. */
@@ -88,7 +88,7 @@ export class DataCache {
   readonly remote: Remote;
   readonly #cacheDir: string;
   readonly #objectsDir: string;
-  readonly #store: CacheStore;
+  readonly #store: Catalogue;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #hooks: DataHooks;
@@ -109,7 +109,7 @@ export class DataCache {
   #closePromise: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(o: DataCacheOptions, config: DataConfig, store: CacheStore) {
+  private constructor(o: DataCacheOptions, config: DataConfig, store: Catalogue) {
     this.config = config;
     this.remote = o.remote;
     this.#cacheDir = o.cacheDir;
@@ -150,7 +150,7 @@ export class DataCache {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700);
     }
-    const store = CacheStore.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
+    const store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
     const cache = new DataCache(o, config, store);
     cache.#tasks.run('background', (signal) => cache.#background(signal));
     return cache;
@@ -439,7 +439,7 @@ export class DataCache {
   }
 
   /** @internal the store, for tests that check its totals. */
-  get store(): CacheStore {
+  get store(): Catalogue {
     return this.#store;
   }
 

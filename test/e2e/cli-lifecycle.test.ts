@@ -11,7 +11,7 @@ import { startNginx, type NginxHandle } from '../support/nginx.js';
 import { writeRampFile } from '../support/ramp.js';
 import { run, sh, start } from '../support/proc.js';
 import { eventually } from '../support/eventually.js';
-import { CacheStore } from '../../src/store/cache-store.js';
+import { Catalogue } from '../../src/store/catalogue.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -67,7 +67,7 @@ describe('fusestream mount (CLI)', () => {
       // Ranges reach the catalogue within persistIntervalMs (1 s) of landing: wait until the
       // other process has recorded the whole file, then kill it.
       await eventually(() => {
-        const store = CacheStore.open(join(cache, 'cache.db'));
+        const store = Catalogue.open(join(cache, 'cache.db'));
         try {
           return store.totalPresentBytes() >= 16 * 1024 * 1024;
         } finally {

@@ -8,7 +8,7 @@
 //
 // Lock order: no mutexes; two Semaphores always taken in the order admission → run and
 // released in the reverse order.
-import { Semaphore } from '../base/async.js';
+import { Semaphore } from '../../base/async.js';
 
 export interface PoolSlot {
   /** Gives the slot back; idempotent. */

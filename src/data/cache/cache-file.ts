@@ -24,12 +24,12 @@
 // synchronous store write and the final fd close happen under it. See docs/LOCKING.md.
 import { constants as fsConstants } from 'node:fs';
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
-import { AbortedError, Deferred, Mutex, TaskGroup } from '../base/async.js';
-import { readBuffers } from '../base/buffer-pool.js';
-import { RangeSet, type Range } from '../base/range-set.js';
-import type { Logger } from '../observability/logger.js';
-import type { Fingerprint } from '../remote/remote.js';
-import { CacheIoError, ClosedError } from './errors.js';
+import { AbortedError, Deferred, Mutex, TaskGroup } from '../../base/async.js';
+import { readBuffers } from '../../base/buffer-pool.js';
+import { RangeSet, type Range } from '../../base/range-set.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Fingerprint } from '../../remote/remote.js';
+import { CacheIoError, ClosedError } from '../errors.js';
 
 /** Something a waiter is linked to (a download); told when the waiter goes away. */
 export interface WaiterLink {

@@ -1,10 +1,10 @@
-// CacheStore: the only record of what the on-disk cache holds. One row per cached object
+// Catalogue: the only record of what the on-disk cache holds. One row per cached object
 // (remote, path) with its fingerprint, size and sparse cache file name, plus its byte ranges
 // (kind 'present': downloaded and fdatasync'ed; kind 'dirty': written locally, not uploaded),
 // so the cache survives a restart and a changed fingerprint drops the stale bytes.
 //
 // API (all synchronous; better-sqlite3):
-//   CacheStore.open(dbPath, { logger?, clock? })        creates/migrates the database
+//   Catalogue.open(dbPath, { logger?, clock? })        creates/migrates the database
 //   getObject(remote, path) / getObjectById(id)         → CachedObject | undefined
 //   upsertObject(remote, path, fingerprint, sizeBytes, cacheFileName: (id) => string)
 //                                                       → { object, stale?: { cacheFileName, presentBytes } }
@@ -36,7 +36,8 @@
 import { RangeSet, type Range } from '../base/range-set.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
-import { migrate, openDatabase, type Db, type Migration } from './database.js';
+import { migrate, openDatabase, type Db } from './database.js';
+import { MIGRATIONS } from './schema.js';
 
 export type RangeKind = 'present' | 'dirty';
 
@@ -59,49 +60,18 @@ export interface StaleObject {
   presentBytes: number;
 }
 
-export interface CacheStoreOptions {
+export interface CatalogueOptions {
   logger?: Logger;
   /** Source of wall-clock time for created_ms and default touches. */
   clock?: Clock;
 }
 
-/** A CacheStore method was called after close(). */
+/** A Catalogue method was called after close(). */
 export class StoreClosedError extends Error {
   override readonly name = 'StoreClosedError';
   readonly code = 'STORE_CLOSED';
 }
 
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'objects and ranges',
-    up: (db) => {
-      db.exec(`
-        CREATE TABLE objects (
-          id INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: ids are pinned by open cache files
-          remote TEXT NOT NULL,
-          path TEXT NOT NULL,
-          fingerprint TEXT NOT NULL,
-          size INTEGER NOT NULL,
-          cache_file TEXT NOT NULL,
-          present_bytes INTEGER NOT NULL DEFAULT 0,
-          dirty INTEGER NOT NULL DEFAULT 0,
-          last_used_ms INTEGER NOT NULL,
-          created_ms INTEGER NOT NULL,
-          UNIQUE (remote, path)
-        );
-        CREATE INDEX objects_lru ON objects (dirty, last_used_ms);
-        CREATE TABLE ranges (
-          object_id INTEGER NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
-          kind TEXT NOT NULL CHECK (kind IN ('present', 'dirty')),
-          start INTEGER NOT NULL,
-          end INTEGER NOT NULL CHECK (end > start),
-          PRIMARY KEY (object_id, kind, start)
-        );
-      `);
-    },
-  },
-];
 
 interface ObjectRow {
   id: number;
@@ -173,7 +143,7 @@ function checkRange(r: Range): void {
   }
 }
 
-export class CacheStore {
+export class Catalogue {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #q: ReturnType<typeof prepareStatements>;
@@ -201,11 +171,11 @@ export class CacheStore {
     this.#removeTx = (id, ranges, kind) => removeTx.immediate(id, ranges, kind);
   }
 
-  static open(dbPath: string, opts: CacheStoreOptions = {}): CacheStore {
+  static open(dbPath: string, opts: CatalogueOptions = {}): Catalogue {
     const db = openDatabase(dbPath, opts.logger ? { logger: opts.logger } : {});
     try {
       migrate(db, MIGRATIONS, opts.logger);
-      return new CacheStore(db, opts.clock ?? systemClock);
+      return new Catalogue(db, opts.clock ?? systemClock);
     } catch (err) {
       db.close();
       throw err;

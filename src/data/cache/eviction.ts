@@ -16,9 +16,9 @@
 // Lock order: Evictor.#mutex → DataCache catalog mutex (taken inside catalog.evict). The
 // evictor mutex is never held across remote I/O; only local unlink and store writes happen
 // under it. Waiting for it honours the caller's AbortSignal.
-import { Mutex } from '../base/async.js';
-import type { Logger } from '../observability/logger.js';
-import { CacheFullError } from './errors.js';
+import { Mutex } from '../../base/async.js';
+import type { Logger } from '../../observability/logger.js';
+import { CacheFullError } from '../errors.js';
 
 export interface EvictionCandidate {
   objectId: number;

@@ -26,19 +26,19 @@
 // Lock order: no mutex of its own. Evictor.reserve (Evictor mutex → catalog mutex) is taken
 // while a download holds a pool slot, never the other way round. No CacheFile lock is held
 // while awaiting the remote.
-import { AbortedError, Deferred, raceAbort, throwIfAborted } from '../base/async.js';
-import type { Clock } from '../base/clock.js';
-import { RangeSet } from '../base/range-set.js';
-import type { Logger } from '../observability/logger.js';
-import { FileWriteError, RemoteError, isRemoteError } from '../remote/remote-error.js';
-import type { FileTransfer, Fingerprint, Remote } from '../remote/remote.js';
-import { retry } from '../remote/retry.js';
-import type { CacheFile, ActiveDownload, Waiter, WaiterLink } from './cache-file.js';
-import type { DataConfig } from './config.js';
+import { AbortedError, Deferred, raceAbort, throwIfAborted } from '../../base/async.js';
+import type { Clock } from '../../base/clock.js';
+import { RangeSet } from '../../base/range-set.js';
+import type { Logger } from '../../observability/logger.js';
+import { FileWriteError, RemoteError, isRemoteError } from '../../remote/remote-error.js';
+import type { FileTransfer, Fingerprint, Remote } from '../../remote/remote.js';
+import { retry } from '../../remote/retry.js';
+import type { CacheFile, ActiveDownload, Waiter, WaiterLink } from '../cache/cache-file.js';
+import type { DataConfig } from '../config.js';
 import type { DownloadPool } from './download-pool.js';
-import { CacheFullError, CacheIoError, ChangedError, ClosedError } from './errors.js';
-import type { Evictor } from './eviction.js';
-import type { DataHooks } from './hooks.js';
+import { CacheFullError, CacheIoError, ChangedError, ClosedError } from '../errors.js';
+import type { Evictor } from '../cache/eviction.js';
+import type { DataHooks } from '../hooks.js';
 import type { PrefetchHandle } from './read-ahead.js';
 
 /** A download stops pulling its body while this much is queued for writing. */

@@ -1,4 +1,4 @@
-// CacheStore and the migration runner: migrations from empty, re-open, rollback of a failing
+// Catalogue and the migration runner: migrations from empty, re-open, rollback of a failing
 // migration, fingerprint replacement, ranges across reopen (checked row by row, not through a
 // normalising RangeSet), LRU order, present_bytes/dirty consistency against a model (property),
 // and sharing one database between connections, threads and concurrent migrations.
@@ -12,7 +12,8 @@ import fc from 'fast-check';
 import { within } from '../../src/base/async.js';
 import { ManualClock } from '../../src/base/clock.js';
 import { RangeSet } from '../../src/base/range-set.js';
-import { CacheStore, MIGRATIONS, StoreClosedError, type RangeKind } from '../../src/store/cache-store.js';
+import { Catalogue, StoreClosedError, type RangeKind } from '../../src/store/catalogue.js';
+import { MIGRATIONS } from '../../src/store/schema.js';
 import { MigrationError, StoreError, migrate, openDatabase, schemaVersion, type Db, type Migration } from '../../src/store/database.js';
 
 const name = (id: number): string => `${id}.bin`;
@@ -44,7 +45,7 @@ function rawRanges(db: Db, objectId: number, kind: RangeKind = 'present'): [numb
 }
 
 /**
- * Runs `body` (module source, with `CacheStore`, `migrate`, `MIGRATIONS`, `openDatabase` and
+ * Runs `body` (module source, with `Catalogue`, `migrate`, `MIGRATIONS`, `openDatabase` and
  * `workerData` (plus `workerData.index`) in scope) in `n` separate processes — several
  * processes opening one cache dir is the case this guards — that start it together after a
  * barrier: each child says "ready" and waits for the parent's "go", sent once all are ready.
@@ -54,7 +55,8 @@ function rawRanges(db: Db, objectId: number, kind: RangeKind = 'present'): [numb
 async function inWorkers(n: number, body: string, data: Record<string, unknown>): Promise<void> {
   const code = `
     const workerData = JSON.parse(process.env.STORE_TEST_DATA);
-    const { CacheStore, MIGRATIONS } = await import(workerData.storeUrl);
+    const { Catalogue } = await import(workerData.storeUrl);
+    const { MIGRATIONS } = await import(workerData.schemaUrl);
     const { migrate, openDatabase } = await import(workerData.dbUrl);
     process.stdout.write('ready\\n');
     await new Promise((resolve) => process.stdin.once('data', resolve));
@@ -68,8 +70,9 @@ async function inWorkers(n: number, body: string, data: Record<string, unknown>)
   `;
   const base = {
     ...data,
-    storeUrl: new URL('../../src/store/cache-store.js', import.meta.url).href,
+    storeUrl: new URL('../../src/store/catalogue.js', import.meta.url).href,
     dbUrl: new URL('../../src/store/database.js', import.meta.url).href,
+    schemaUrl: new URL('../../src/store/schema.js', import.meta.url).href,
   };
   const children = Array.from({ length: n }, (_, index) =>
     spawn(process.execPath, ['--input-type=module', '-e', code], {
@@ -111,13 +114,13 @@ async function inWorkers(n: number, body: string, data: Record<string, unknown>)
 describe('migrations', () => {
   test('an empty database is migrated to the latest version; reopening is a no-op', () => {
     const path = join(dir, 'c.db');
-    CacheStore.open(path).close();
+    Catalogue.open(path).close();
     const db = own(openDatabase(path));
     assert.equal(schemaVersion(db), 1);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
     assert.equal(migrate(db, MIGRATIONS), 1, 'nothing left to apply');
-    const s = own(CacheStore.open(path));
+    const s = own(Catalogue.open(path));
     assert.deepEqual(s.listObjects(), []);
     s.close();
     s.close(); // idempotent
@@ -157,19 +160,19 @@ describe('migrations', () => {
     const db = openDatabase(path);
     db.pragma('user_version = 99');
     db.close();
-    assert.throws(() => CacheStore.open(path), /newer than this fusestream/);
+    assert.throws(() => Catalogue.open(path), /newer than this fusestream/);
   });
 
   test('a file that is not a database is a StoreError, not a crash later', () => {
     const path = join(dir, 'c.db');
     writeFileSync(path, Buffer.alloc(4096, 0x5a));
-    assert.throws(() => CacheStore.open(path), (e: unknown) => e instanceof StoreError && e.cause !== undefined);
+    assert.throws(() => Catalogue.open(path), (e: unknown) => e instanceof StoreError && e.cause !== undefined);
   });
 
   test('threads opening one fresh database at once apply each migration exactly once', async () => {
     for (let round = 0; round < 5; round++) {
       const path = join(dir, `race-${round}.db`);
-      await inWorkers(4, 'CacheStore.open(workerData.path).close();', { path });
+      await inWorkers(4, 'Catalogue.open(workerData.path).close();', { path });
       const db = openDatabase(path);
       assert.equal(schemaVersion(db), 1);
       db.close();
@@ -177,10 +180,10 @@ describe('migrations', () => {
   });
 });
 
-describe('CacheStore', () => {
+describe('Catalogue', () => {
   test('same fingerprint keeps the record; a changed one replaces it and reports the stale file', () => {
     const clock = new ManualClock();
-    const s = own(CacheStore.open(join(dir, 'c.db'), { clock }));
+    const s = own(Catalogue.open(join(dir, 'c.db'), { clock }));
     const a = s.upsertObject('r', 'p', 'etag:1', 100, name);
     assert.equal(a.stale, undefined);
     assert.deepEqual(a.object, {
@@ -212,7 +215,7 @@ describe('CacheStore', () => {
   });
 
   test('upsert: a throwing file-name factory changes nothing; ids are never reused', () => {
-    const s = own(CacheStore.open(join(dir, 'c.db')));
+    const s = own(Catalogue.open(join(dir, 'c.db')));
     const a = s.upsertObject('r', 'p', 'f1', 10, name).object;
     assert.throws(
       () => s.upsertObject('r', 'p', 'f2', 10, () => { throw new Error('no name'); }),
@@ -228,7 +231,7 @@ describe('CacheStore', () => {
 
   test('ranges merge (adjacent rows become one) and persist across close/reopen', () => {
     const path = join(dir, 'c.db');
-    const s = CacheStore.open(path);
+    const s = Catalogue.open(path);
     const { object } = s.upsertObject('r', 'p', 'f', 1000, name);
     s.addRanges(object.id, [{ start: 0, end: 10 }]);
     s.addRanges(object.id, [{ start: 10, end: 20 }, { start: 30, end: 40 }]);
@@ -237,7 +240,7 @@ describe('CacheStore', () => {
     s.close();
     const raw = own(openDatabase(path));
     assert.deepEqual(rawRanges(raw, object.id), [[0, 20], [30, 35], [45, 61]], 'stored rows are in normal form');
-    const t = own(CacheStore.open(path));
+    const t = own(Catalogue.open(path));
     assert.deepEqual(t.loadRanges(object.id).toJSON(), [[0, 20], [30, 35], [45, 61]]);
     assert.equal(t.getObjectById(object.id)?.presentBytes, 41);
     t.addRanges(object.id, [{ start: 15, end: 50 }]);
@@ -248,7 +251,7 @@ describe('CacheStore', () => {
   });
 
   test('bad ranges throw RangeError and change nothing; unknown ids are ignored', () => {
-    const s = own(CacheStore.open(join(dir, 'c.db')));
+    const s = own(Catalogue.open(join(dir, 'c.db')));
     const { object } = s.upsertObject('r', 'p', 'f', 100, name);
     assert.throws(() => s.addRanges(object.id, [{ start: 0, end: 10 }, { start: 5, end: 2 }]), RangeError);
     assert.throws(() => s.removeRanges(object.id, [{ start: -1, end: 2 }]), RangeError);
@@ -261,7 +264,7 @@ describe('CacheStore', () => {
 
   test('dirty ranges set and clear the dirty flag and are kept apart from present ones', () => {
     const path = join(dir, 'c.db');
-    const s = own(CacheStore.open(path));
+    const s = own(Catalogue.open(path));
     const { object } = s.upsertObject('r', 'p', 'f', 100, name);
     s.addRanges(object.id, [{ start: 0, end: 10 }], 'dirty');
     assert.equal(s.getObjectById(object.id)?.dirty, true);
@@ -277,7 +280,7 @@ describe('CacheStore', () => {
 
   test('eviction candidates: LRU order, never excluded or dirty objects', () => {
     const clock = new ManualClock();
-    const s = own(CacheStore.open(join(dir, 'c.db'), { clock }));
+    const s = own(Catalogue.open(join(dir, 'c.db'), { clock }));
     const ids = ['a', 'b', 'c', 'd', 'e'].map((p) => {
       clock.advance(10);
       return s.upsertObject('r', p, 'f', 10, name).object.id;
@@ -300,7 +303,7 @@ describe('CacheStore', () => {
 
   test('stored rows, present_bytes, dirty and totals always match a model (property)', () => {
     const path = join(dir, 'c.db');
-    const s = own(CacheStore.open(path));
+    const s = own(Catalogue.open(path));
     const raw = own(openDatabase(path));
     const opArb = fc.record({
       obj: fc.nat(2),
@@ -344,8 +347,8 @@ describe('CacheStore', () => {
 
   test('two stores on one database (WAL) see each other’s writes', () => {
     const path = join(dir, 'c.db');
-    const s1 = own(CacheStore.open(path));
-    const s2 = own(CacheStore.open(path));
+    const s1 = own(Catalogue.open(path));
+    const s2 = own(Catalogue.open(path));
     const { object } = s1.upsertObject('r', 'p', 'f', 100, name);
     assert.equal(s2.getObject('r', 'p')?.id, object.id);
     s2.addRanges(object.id, [{ start: 0, end: 60 }]);
@@ -360,12 +363,12 @@ describe('CacheStore', () => {
 
   test('concurrent writers in several threads serialise without losing a range', async () => {
     const path = join(dir, 'c.db');
-    const s = own(CacheStore.open(path));
+    const s = own(Catalogue.open(path));
     const { object } = s.upsertObject('r', 'p', 'f', 1 << 20, name);
     // Worker w adds byte i*4 + w for i < 100, one transaction each: together they cover [0, 400).
     await inWorkers(
       4,
-      `const s = CacheStore.open(workerData.path);
+      `const s = Catalogue.open(workerData.path);
        const w = workerData.index;
        for (let i = 0; i < 100; i++) s.addRanges(workerData.id, [{ start: i * 4 + w, end: i * 4 + w + 1 }]);
        s.close();`,
