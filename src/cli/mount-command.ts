@@ -11,7 +11,7 @@ import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, resolveDataConfig } from '../data/config.js';
 import { RemoteFs } from '../core/remote-fs.js';
-import { RemoteFsOps } from '../bridge/remote-ops.js';
+import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
 import { defaultCacheDir } from './settings.js';
@@ -99,14 +99,14 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     });
     const server = await FuseServer.start({
       mountpoint: o.mountpoint,
-      ops: new RemoteFsOps(fs, log),
+      ops: fuseOpsFor(fs),
       logger: log,
       // The session's deadline is a backstop one second behind the data layer's own.
       deadlineMs: o.deadlineSeconds * 1000 + 1000,
       readOnly: true,
       allowOther: o.allowOther,
       fsName: remote.id,
-      describeNode: (ino) => fs.inodes.get(ino)?.path,
+      describeNode: (ino) => fs.describe(ino),
       kernelReadAheadKb: KERNEL_READ_AHEAD_KB,
     });
     const owned = data;

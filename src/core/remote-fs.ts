@@ -1,7 +1,11 @@
-// RemoteFs: the filesystem itself, callable without a kernel. It maps inodes to remote paths,
-// caches directory listings (with TTL and negative answers), decides attributes and cache
-// validity, and serves reads through the data layer. The bridge turns kernel requests into
-// calls here and results into replies.
+// RemoteFs: the filesystem over a Remote, callable without a kernel (it implements the core's
+// FileSystem). It maps inodes to remote paths, caches directory listings (with TTL and negative
+// answers), decides attributes, modes and cache validity, hands out readdir cookies and counts
+// the kernel's lookup references, and serves reads through the data layer. The bridge only
+// translates: kernel requests into calls here, results and errors into replies.
+//
+// The mount is read-only until the write path lands: every op that would change something
+// answers EROFS, and so does an open for writing (the kernel asks before any WRITE).
 //
 // Invariants:
 // - One listing request per directory per dirTtl: concurrent lookups/readdirs of the same
@@ -11,13 +15,21 @@
 //   with a stat when the known attributes are not exact or older than attrTtl; a changed
 //   fingerprint gives a new cache file and no FOPEN_KEEP_CACHE (the kernel drops its pages).
 // - Every handle is closed exactly once (release, or close() at unmount).
+// - Lookup references: +1 for every positive EntryOut returned by lookup and for every
+//   READDIRPLUS entry the sink accepted (never for "." and "..", which carry nodeid 0);
+//   forget gives them back (inode-table.ts keeps the counts).
+// - Readdir cookies: 1 = after ".", 2 = after "..", i + 3 = after the i-th entry of the open
+//   directory's snapshot, so a listing that pages through many READDIRPLUS calls sees one
+//   consistent set of names.
 // - Never awaits remote I/O while holding a lock: there are no locks here; shared state is
 //   only touched in synchronous sections, and single-flight maps are checked and filled in
 //   the same synchronous step.
 import { raceAbort } from '../base/async.js';
 import { Errno } from '../base/errno.js';
 import { FsError } from '../base/fs-error.js';
-import { asFh, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
+import type { Attr, AttrOut, DirentSink, EntryOut, StatfsOut } from '../base/fs-types.js';
+import { asFh, asIno, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
+import { DT, O_ACCMODE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG, W_OK } from '../base/posix.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { fingerprintKey, type Fingerprint, type Remote, type RemoteEntry } from '../remote/remote.js';
@@ -25,6 +37,7 @@ import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
 import { ChangedError } from '../data/errors.js';
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from './config.js';
+import type { FileSystem, OpContext, OpenReply } from './filesystem.js';
 import { InodeTable, type Inode, type InodeAttrs } from './inode-table.js';
 
 interface Listing {
@@ -40,13 +53,7 @@ interface Handle {
   reader: FileReader;
 }
 
-export interface OpenResult {
-  fh: Fh;
-  /** The cached pages of this file are still valid (same fingerprint as the last open). */
-  keepCache: boolean;
-}
-
-export interface DirEntry {
+interface DirEntry {
   name: string;
   inode: Inode;
 }
@@ -71,9 +78,11 @@ export interface RemoteFsOptions {
 
 const joinPath = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 
-export class RemoteFs {
-  readonly config: CoreConfig;
-  readonly inodes: InodeTable;
+const readOnly = (..._args: unknown[]): Promise<never> => Promise.reject(new FsError(Errno.EROFS));
+
+export class RemoteFs implements FileSystem {
+  readonly #config: CoreConfig;
+  readonly #inodes: InodeTable;
   readonly #remote: Remote;
   readonly #data: DataCache;
   readonly #log: Logger;
@@ -86,14 +95,15 @@ export class RemoteFs {
   /** Fingerprint key of the last open per path, for FOPEN_KEEP_CACHE. */
   readonly #lastOpened = new Map<string, string>();
   #nextFh = 1n;
+  #dirSnapshots = 0;
 
   constructor(o: RemoteFsOptions) {
-    this.config = { ...DEFAULT_CORE_CONFIG, ...o.config };
+    this.#config = { ...DEFAULT_CORE_CONFIG, ...o.config };
     this.#remote = o.remote;
     this.#data = o.data;
     this.#log = o.logger;
     this.#clock = o.clock ?? systemClock;
-    this.inodes = new InodeTable({ type: 'dir', size: 0, mtimeMs: this.#clock.wallNow(), exact: true }, this.#clock.now(), o.logger);
+    this.#inodes = new InodeTable({ type: 'dir', size: 0, mtimeMs: this.#clock.wallNow(), exact: true }, this.#clock.now(), o.logger);
   }
 
   get openHandles(): number {
@@ -101,7 +111,7 @@ export class RemoteFs {
   }
 
   #inode(ino: Ino): Inode {
-    const node = this.inodes.get(ino);
+    const node = this.#inodes.get(ino);
     if (!node) throw new FsError(Errno.ESTALE, `unknown inode ${ino}`);
     return node;
   }
@@ -115,7 +125,7 @@ export class RemoteFs {
   /** The listing of a directory, from cache when fresh; one request for concurrent callers. */
   async #listing(path: string, signal: AbortSignal): Promise<Listing> {
     const cached = this.#listings.get(path);
-    if (cached && this.#clock.now() - cached.at < this.config.dirTtlMs) return cached;
+    if (cached && this.#clock.now() - cached.at < this.#config.dirTtlMs) return cached;
     let pending = this.#listingsInFlight.get(path);
     if (!pending) {
       // Not the caller's signal: the request is shared, so one caller's abort must not fail
@@ -140,14 +150,15 @@ export class RemoteFs {
     return attrs;
   }
 
-  /** Resolves `name` in directory `parent`; undefined means it does not exist (negative). */
-  async lookup(parent: Ino, name: string, signal: AbortSignal): Promise<Inode | undefined> {
+  /** Resolves `name` in directory `parent`; undefined means it does not exist. */
+  async #resolve(parent: Ino, name: string, signal: AbortSignal): Promise<Inode | undefined> {
     const dir = this.#dirInode(parent);
     if (name === '.') return dir;
     const listing = await this.#listing(dir.path, signal);
     const e = listing.entries.get(name);
     if (!e) return undefined;
-    return this.inodes.upsert(joinPath(dir.path, name), this.#mergeAttrs(joinPath(dir.path, name), this.#attrsFromEntry(e, this.#remote.capabilities.exactListing)), this.#clock.now());
+    const path = joinPath(dir.path, name);
+    return this.#inodes.upsert(path, this.#mergeAttrs(path, this.#attrsFromEntry(e, this.#remote.capabilities.exactListing)), this.#clock.now());
   }
 
   /**
@@ -155,23 +166,48 @@ export class RemoteFs {
    * repeat them less precisely (an HTML listing gives sizes but minute-rounded mtimes).
    */
   #mergeAttrs(path: string, fromListing: InodeAttrs): InodeAttrs {
-    const known = this.inodes.byPath(path);
+    const known = this.#inodes.byPath(path);
     if (known && known.attrs.exact && !fromListing.exact && known.attrs.size === fromListing.size && known.attrs.type === fromListing.type) {
       return known.attrs;
     }
     return fromListing;
   }
 
+  /** What `stat` shows for an inode: the remote's size and mtime, our owner and modes. */
+  #attr(node: Inode): Attr {
+    const c = this.#config;
+    const a = node.attrs;
+    const mode = a.type === 'dir' ? S_IFDIR | c.dirMode : a.type === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | c.fileMode;
+    return { ino: node.ino, size: a.size, atimeMs: a.mtimeMs, mtimeMs: a.mtimeMs, ctimeMs: a.mtimeMs, mode, nlink: a.type === 'dir' ? 2 : 1, uid: c.uid, gid: c.gid };
+  }
+
+  /** An entry for `node`; the caller hands it out, so it counts one kernel reference. */
+  #entry(node: Inode): EntryOut {
+    this.#inodes.ref(node);
+    return { nodeid: node.ino, generation: 0n, entryTtlMs: this.#config.entryTtlMs, attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(node) };
+  }
+
+  async lookup(op: OpContext, parent: Ino, name: string): Promise<EntryOut> {
+    const node = await this.#resolve(parent, name, op.signal);
+    if (node) return this.#entry(node);
+    // A negative entry: the kernel caches "no such name" for negativeTtl.
+    const ttl = this.#config.negativeTtlMs;
+    if (ttl <= 0) throw new FsError(Errno.ENOENT);
+    const none = asIno(0n);
+    return { nodeid: none, generation: 0n, entryTtlMs: ttl, attrTtlMs: 0, attr: { ino: none, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, mode: 0, nlink: 0, uid: 0, gid: 0 } };
+  }
+
+  forget(ino: Ino, nlookup: bigint): void {
+    this.#inodes.forget(ino, nlookup);
+  }
+
   /** Current attributes; refreshed from the remote when older than attrTtl. */
-  async getattr(ino: Ino, signal: AbortSignal): Promise<Inode> {
+  async getattr(op: OpContext, ino: Ino, _fh?: Fh): Promise<AttrOut> {
     const node = this.#inode(ino);
-    if (node.ino === ROOT_INO || this.#clock.now() - node.attrsAt < this.config.attrTtlMs) return node;
-    if (node.attrs.type === 'dir') {
-      node.attrsAt = this.#clock.now();
-      return node;
-    }
-    await this.#refreshFile(node, signal);
-    return node;
+    const fresh = node.ino === ROOT_INO || this.#clock.now() - node.attrsAt < this.#config.attrTtlMs;
+    if (!fresh && node.attrs.type === 'dir') node.attrsAt = this.#clock.now();
+    else if (!fresh) await this.#refreshFile(node, op.signal);
+    return { attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(node) };
   }
 
   async #refreshFile(node: Inode, signal: AbortSignal): Promise<void> {
@@ -199,28 +235,61 @@ export class RemoteFs {
     this.#listings.delete(slash < 0 ? '' : path.slice(0, slash));
   }
 
-  /** Entries of a directory in a stable order (offset i = after the i-th entry). */
   /** Opens directory `ino` for reading; pair with releasedir. */
-  opendir(ino: Ino): Fh {
+  async opendir(_op: OpContext, ino: Ino): Promise<OpenReply> {
     this.#dirInode(ino);
     const fh = asFh(this.#nextFh++);
     this.#dirHandles.set(fh, { ino, entries: undefined });
-    return fh;
+    return { fh };
   }
 
   /**
-   * The entries of an open directory: its snapshot, taken at the first call and retaken when
-   * `rewind` (a read from offset 0). A handle the core does not know (fh 0 from a kernel that
+   * The entries of an open directory: its snapshot, taken at the first call and retaken on a
+   * rewind (a read from offset 0). A handle the core does not know (fh 0 from a kernel that
    * skipped opendir) reads the directory afresh.
    */
-  async readdirHandle(fh: Fh, ino: Ino, rewind: boolean, signal: AbortSignal): Promise<DirEntry[]> {
+  async #dirEntries(fh: Fh, ino: Ino, rewind: boolean, signal: AbortSignal): Promise<DirEntry[]> {
     const h = this.#dirHandles.get(fh);
-    if (h === undefined || h.ino !== ino) return this.readdir(ino, signal);
-    if (h.entries === undefined || rewind) h.entries = await this.readdir(ino, signal);
+    if (h === undefined || h.ino !== ino) return this.#list(ino, signal);
+    if (h.entries === undefined || rewind) {
+      h.entries = await this.#list(ino, signal);
+      this.#dirSnapshots++;
+    }
     return h.entries;
   }
 
-  releasedir(fh: Fh): void {
+  /** Directory snapshots taken so far (one per opendir and rewind, never one per page). */
+  get dirSnapshots(): number {
+    return this.#dirSnapshots;
+  }
+
+  async readdir(op: OpContext, ino: Ino, fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
+    const entries = await this.#dirEntries(fh, ino, offset === 0n, op.signal);
+    let off = Number(offset);
+    if (off === 0) {
+      if (!sink.add({ name: '.', ino, type: DT.DIR, offset: 1n })) return;
+      off = 1;
+    }
+    if (off === 1) {
+      if (!sink.add({ name: '..', ino, type: DT.DIR, offset: 2n })) return;
+      off = 2;
+    }
+    for (let i = off - 2; i < entries.length; i++) {
+      const e = entries[i];
+      if (!e) break;
+      const type = e.inode.attrs.type === 'dir' ? DT.DIR : e.inode.attrs.type === 'symlink' ? DT.LNK : DT.REG;
+      const dirent = { name: e.name, ino: e.inode.ino, type, offset: BigInt(i + 3) };
+      if (!sink.plus) {
+        if (!sink.add(dirent)) return;
+        continue;
+      }
+      const entry: EntryOut = { nodeid: e.inode.ino, generation: 0n, entryTtlMs: this.#config.entryTtlMs, attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(e.inode) };
+      if (!sink.add(dirent, entry)) return;
+      this.#inodes.ref(e.inode); // only entries the kernel accepted take a reference
+    }
+  }
+
+  async releasedir(_op: OpContext, _ino: Ino, fh: Fh): Promise<void> {
     this.#dirHandles.delete(fh);
   }
 
@@ -228,7 +297,8 @@ export class RemoteFs {
     return this.#dirHandles.size;
   }
 
-  async readdir(ino: Ino, signal: AbortSignal): Promise<DirEntry[]> {
+  /** Entries of a directory in listing order. */
+  async #list(ino: Ino, signal: AbortSignal): Promise<DirEntry[]> {
     const dir = this.#dirInode(ino);
     const listing = await this.#listing(dir.path, signal);
     const now = this.#clock.now();
@@ -238,23 +308,24 @@ export class RemoteFs {
       const e = listing.entries.get(name);
       if (!e) continue;
       const path = joinPath(dir.path, name);
-      out.push({ name, inode: this.inodes.upsert(path, this.#mergeAttrs(path, this.#attrsFromEntry(e, exact)), now) });
+      out.push({ name, inode: this.#inodes.upsert(path, this.#mergeAttrs(path, this.#attrsFromEntry(e, exact)), now) });
     }
     return out;
   }
 
   /** A symlink's target text; EINVAL for anything else (as readlink(2)). */
-  async readlink(ino: Ino, signal: AbortSignal): Promise<string> {
+  async readlink(op: OpContext, ino: Ino): Promise<string> {
     const node = this.#inode(ino);
     if (node.attrs.type !== 'symlink' || !this.#remote.readlink) throw new FsError(Errno.EINVAL);
-    return this.#remote.readlink(node.path, signal);
+    return this.#remote.readlink(node.path, op.signal);
   }
 
-  async open(ino: Ino, signal: AbortSignal): Promise<OpenResult> {
+  async open(op: OpContext, ino: Ino, flags: number): Promise<OpenReply> {
+    if ((flags & O_ACCMODE) !== O_RDONLY) throw new FsError(Errno.EROFS);
     const node = this.#inode(ino);
     if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
     if (node.attrs.type === 'symlink') throw new FsError(Errno.ELOOP, 'symlinks are not followed');
-    if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.config.attrTtlMs) await this.#refreshFile(node, signal);
+    if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs) await this.#refreshFile(node, op.signal);
     const fp: Fingerprint = { size: node.attrs.size, mtimeMs: node.attrs.mtimeMs };
     if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
@@ -263,16 +334,16 @@ export class RemoteFs {
     this.#lastOpened.set(node.path, key);
     const fh = asFh(this.#nextFh++);
     this.#handles.set(fh, { fh, inode: node, reader });
-    this.inodes.handleOpened(node);
+    this.#inodes.handleOpened(node);
     this.#log.debug({ fh, path: node.path, debugId: reader.debugId, keepCache }, 'opened');
     return { fh, keepCache };
   }
 
-  async read(fh: Fh, offset: number, size: number, signal: AbortSignal): Promise<Buffer> {
+  async read(op: OpContext, _ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer> {
     const h = this.#handles.get(fh);
     if (!h) throw new FsError(Errno.EBADF, `unknown file handle ${fh}`);
     try {
-      return await h.reader.read(offset, size, signal);
+      return await h.reader.read(offset, size, op.signal);
     } catch (err) {
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
@@ -283,21 +354,59 @@ export class RemoteFs {
     }
   }
 
-  async release(fh: Fh): Promise<void> {
+  async release(_op: OpContext, _ino: Ino, fh: Fh): Promise<void> {
+    await this.#closeHandle(fh);
+  }
+
+  async #closeHandle(fh: Fh): Promise<void> {
     const h = this.#handles.get(fh);
     if (!h) return;
     this.#handles.delete(fh);
-    this.inodes.handleClosed(h.inode);
+    this.#inodes.handleClosed(h.inode);
     await h.reader.close();
   }
 
-  forget(ino: Ino, nlookup: bigint): void {
-    this.inodes.forget(ino, nlookup);
+  async flush(): Promise<void> {
+    // Nothing to write back on a read-only mount.
+  }
+
+  async statfs(): Promise<StatfsOut> {
+    return { blocks: 0, bfree: 0, bavail: 0, files: this.#inodes.size, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+  }
+
+  async access(_op: OpContext, ino: Ino, mask: number): Promise<void> {
+    this.#inode(ino);
+    if (mask & W_OK) throw new FsError(Errno.EROFS);
+  }
+
+  // Read-only until the write path lands: each op that would change the tree answers EROFS.
+  readonly setattr = readOnly;
+  readonly mknod = readOnly;
+  readonly mkdir = readOnly;
+  readonly unlink = readOnly;
+  readonly rmdir = readOnly;
+  readonly rename = readOnly;
+  readonly link = readOnly;
+  readonly symlink = readOnly;
+  readonly create = readOnly;
+  readonly write = readOnly;
+  readonly setxattr = readOnly;
+  readonly removexattr = readOnly;
+  readonly fallocate = readOnly;
+
+  /** References the kernel holds on `ino` (undefined once it is forgotten). */
+  lookupCount(ino: Ino): bigint | undefined {
+    return this.#inodes.get(ino)?.nlookup;
+  }
+
+  /** The path of a live inode, for logs and the watchdog. */
+  describe(ino: Ino): string | undefined {
+    const node = this.#inodes.get(ino);
+    return node === undefined ? undefined : `/${node.path}`;
   }
 
   /** Closes every open handle (unmount). */
   async close(): Promise<void> {
-    const handles = [...this.#handles.keys()];
-    await Promise.all(handles.map((fh) => this.release(fh)));
+    await Promise.all([...this.#handles.keys()].map((fh) => this.#closeHandle(fh)));
   }
 }

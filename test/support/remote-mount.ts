@@ -1,4 +1,4 @@
-// A remote-backed mount inside the test process: remote → DataCache → RemoteFs → RemoteFsOps
+// A remote-backed mount inside the test process: remote → DataCache → RemoteFs → bridge
 // → FuseServer, on a fresh temp mountpoint and cache dir, torn down in reverse order even on
 // failure. At teardown every data-layer gauge must be back to zero.
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { DataCache } from '../../src/data/data-cache.js';
 import type { DataConfig } from '../../src/data/config.js';
 import { RemoteFs } from '../../src/core/remote-fs.js';
 import type { CoreConfig } from '../../src/core/config.js';
-import { RemoteFsOps } from '../../src/bridge/remote-ops.js';
+import { fuseOpsFor } from '../../src/bridge/fuse-adapter.js';
 import { FuseServer } from '../../src/kernel/fuse-server.js';
 import type { Remote } from '../../src/remote/remote.js';
 import { tempDir, testLogger } from './mounted.js';
@@ -37,7 +37,7 @@ export async function withRemoteMount<T>(
     const fs = new RemoteFs({ remote, data, logger, config: { attrTtlMs: 1000, entryTtlMs: 1000, dirTtlMs: 1000, ...o.core } });
     server = await FuseServer.start({
       mountpoint: mnt,
-      ops: new RemoteFsOps(fs, logger),
+      ops: fuseOpsFor(fs),
       logger,
       deadlineMs: o.sessionDeadlineMs ?? data.config.operationDeadlineMs + 1000,
       readOnly: true,
