@@ -29,7 +29,8 @@ import { AbortedError, Deferred, Mutex, TaskGroup, anySignal } from '../base/asy
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Range } from '../base/range-set.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import { fingerprintKey, type Fingerprint, type Remote } from '../remote/remote.js';
+import { fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
+import type { Remote } from '../remote/remote.js';
 import { Catalogue } from '../store/catalogue.js';
 import { CacheFile } from './cache/cache-file.js';
 import { resolveDataConfig, type DataConfig } from './config.js';

@@ -5,6 +5,8 @@
 // Errors: implementations throw RemoteError (remote-error.ts) with a closed `kind`, never raw
 // library errors, so the data layer and the one errno mapping can reason about them.
 
+import type { Fingerprint } from './fingerprint.js';
+
 export type EntryType = 'file' | 'dir' | 'symlink';
 
 export interface RemoteEntry {
@@ -25,11 +27,7 @@ export interface RemoteEntry {
 }
 
 /** What identifies one version of an object: the ETag, or size+mtime where there is none. */
-export interface Fingerprint {
-  etag?: string;
-  size: number;
-  mtimeMs?: number;
-}
+export type { Fingerprint } from './fingerprint.js';
 
 export interface RemoteStat extends RemoteEntry {
   /** For files, always present after stat (a HEAD or a range probe gives it). */
@@ -102,14 +100,4 @@ export interface Remote {
   /** The target text of a symlink, as stored (never resolved). Only remotes that list symlinks. */
   readlink?(path: string, signal: AbortSignal): Promise<string>;
   close(): Promise<void>;
-}
-
-export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
-  if (a.etag !== undefined && b.etag !== undefined) return a.etag === b.etag && a.size === b.size;
-  return a.size === b.size && a.mtimeMs === b.mtimeMs;
-}
-
-/** A stable string for a fingerprint, for cache keys and the store. */
-export function fingerprintKey(f: Fingerprint): string {
-  return f.etag !== undefined ? `etag:${f.etag}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
 }

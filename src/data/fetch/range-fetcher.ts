@@ -31,7 +31,8 @@ import type { Clock } from '../../base/clock.js';
 import { RangeSet } from '../../base/range-set.js';
 import type { Logger } from '../../observability/logger.js';
 import { FileWriteError, RemoteError, isRemoteError } from '../../remote/remote-error.js';
-import type { FileTransfer, Fingerprint, Remote } from '../../remote/remote.js';
+import { fingerprintChange } from '../../remote/fingerprint.js';
+import type { FileTransfer, Remote } from '../../remote/remote.js';
 import { retry } from '../../remote/retry.js';
 import type { CacheFile, ActiveDownload, Waiter, WaiterLink } from '../cache/cache-file.js';
 import type { DataConfig } from '../config.js';
@@ -430,7 +431,7 @@ export class RangeFetcher {
   async #open(cf: CacheFile, pos: number, length: number, signal: AbortSignal): Promise<{ body: AsyncIterable<Uint8Array> }> {
     this.#remoteRequests++;
     const stream = await this.#d.remote.read(cf.remotePath, pos, length, { signal, expect: cf.fingerprint });
-    if (conflicts(stream.fingerprint, cf.fingerprint)) {
+    if (fingerprintChange(cf.fingerprint, stream.fingerprint) !== undefined) {
       throw new RemoteError('changed', `${cf.remotePath}: remote answered for another version`);
     }
     return stream;
@@ -646,14 +647,4 @@ class BatchWriter {
     while (this.#running) await this.#running;
     if (this.#error) throw this.#error;
   }
-}
-
-/** True when a response's fingerprint certainly names another version than `expect`. */
-function conflicts(got: Fingerprint, expect: Fingerprint): boolean {
-  if (got.size !== expect.size) return true;
-  if (got.etag !== undefined && expect.etag !== undefined) return got.etag !== expect.etag;
-  if (got.etag === undefined && expect.etag === undefined && got.mtimeMs !== undefined && expect.mtimeMs !== undefined) {
-    return got.mtimeMs !== expect.mtimeMs;
-  }
-  return false;
 }

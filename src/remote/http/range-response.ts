@@ -8,6 +8,7 @@
 // object was asked for, or a 416 for a read exactly at EOF. Anything else throws RemoteError.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Fingerprint } from '../remote.js';
+import { fingerprintChange } from '../fingerprint.js';
 import { RemoteError } from '../remote-error.js';
 import { headerValue, statusError } from './http-errors.js';
 
@@ -46,7 +47,7 @@ export function checkRangeResponse(
     const cr = parseContentRange(headerValue(h, 'content-range'));
     if (cr === undefined) throw new RemoteError('protocol', `${what}: 206 without a usable Content-Range (${headerValue(h, 'content-range') ?? 'none'})`);
     const fp = fingerprintOf(h, cr.total);
-    const changed = changedReason(expect, fp);
+    const changed = expect === undefined ? undefined : fingerprintChange(expect, fp);
     if (changed !== undefined) throw new RemoteError('changed', `${what}: ${changed}`);
     const end = Math.min(offset + length, cr.total) - 1;
     if (cr.start !== offset || cr.end !== end) {
@@ -61,7 +62,7 @@ export function checkRangeResponse(
     const size = contentLength(h);
     if (size === undefined) throw new RemoteError('protocol', `${what}: 200 without Content-Length for a range request`, { retryable: false });
     const fp = fingerprintOf(h, size);
-    const changed = changedReason(expect, fp);
+    const changed = expect === undefined ? undefined : fingerprintChange(expect, fp);
     if (changed !== undefined) throw new RemoteError('changed', `${what}: ${changed}`);
     if (offset === 0 && length >= size) return { fingerprint: fp, bodyBytes: size };
     throw new RemoteError('protocol', `${what}: server ignored the Range header (200 with ${size} bytes)`, { status: 200, retryable: false });
@@ -99,17 +100,6 @@ export function fingerprintOf(h: IncomingHttpHeaders, size: number): Fingerprint
     if (Number.isFinite(ms)) fp.mtimeMs = ms;
   }
   return fp;
-}
-
-/** Why `got` is not the version `expect` names, or undefined when it is (or cannot be told apart). */
-function changedReason(expect: Fingerprint | undefined, got: Fingerprint): string | undefined {
-  if (expect === undefined) return undefined;
-  if (expect.etag !== undefined && got.etag !== undefined && expect.etag !== got.etag) return `ETag is now ${got.etag}, expected ${expect.etag}`;
-  if (expect.size !== got.size) return `size is now ${got.size}, expected ${expect.size}`;
-  if (expect.etag === undefined && expect.mtimeMs !== undefined && got.mtimeMs !== undefined && expect.mtimeMs !== got.mtimeMs) {
-    return `Last-Modified is now ${new Date(got.mtimeMs).toISOString()}, expected ${new Date(expect.mtimeMs).toISOString()}`;
-  }
-  return undefined;
 }
 
 /** `bytes a-b/total` with a known total; anything else (multipart, '*') is undefined. */

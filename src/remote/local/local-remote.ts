@@ -18,7 +18,8 @@ import { constants as fsc, promises as fsp, type Dirent, type Stats } from 'node
 import { resolve as resolvePath, sep } from 'node:path';
 import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
-import { sameFingerprint, type EntryType, type Fingerprint, type ReadRangeOptions, type Remote, type RemoteCapabilities, type RemoteEntry, type RemoteReadStream, type RemoteStat } from '../remote.js';
+import { type EntryType, type Fingerprint, type ReadRangeOptions, type Remote, type RemoteCapabilities, type RemoteEntry, type RemoteReadStream, type RemoteStat } from '../remote.js';
+import { sameVersion } from '../fingerprint.js';
 import { RemoteError, isRemoteError } from '../remote-error.js';
 import { isRefused, splitPath, validateName } from '../names.js';
 
@@ -108,7 +109,7 @@ export class LocalRemote implements Remote {
     if (st.isSymbolicLink()) throw new RemoteError('invalid', `${what}: is a symlink`, { retryable: false });
     if (!st.isFile()) throw new RemoteError('invalid', `${what}: not a regular file`, { retryable: false });
     const fingerprint: Fingerprint = { size: st.size, mtimeMs: st.mtimeMs };
-    if (expect !== undefined && !sameFingerprint(expect, fingerprint)) {
+    if (expect !== undefined && !sameVersion(expect, fingerprint)) {
       throw new RemoteError('changed', `${what}: file is size ${st.size} mtime ${st.mtimeMs}, expected ${expect.size} ${expect.mtimeMs ?? '?'}`);
     }
     if (offset > st.size) throw new RemoteError('invalid', `${what}: offset past EOF (${st.size})`);
@@ -125,7 +126,7 @@ export class LocalRemote implements Remote {
     const fh = await wrapFs(() => fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW), what);
     try {
       const st = await wrapFs(() => fh.stat(), what);
-      if (!sameFingerprint(fp, { size: st.size, mtimeMs: st.mtimeMs })) throw new RemoteError('changed', `${what}: file changed before reading`);
+      if (!sameVersion(fp, { size: st.size, mtimeMs: st.mtimeMs })) throw new RemoteError('changed', `${what}: file changed before reading`);
       let pos = start;
       while (pos < end) {
         checkAborted(signal, what);

@@ -1,0 +1,46 @@
+// Fingerprints: which version of a remote object bytes belong to. One comparison for every
+// place that asks "is this still the version I mean?": opening a cached object, checking a
+// range response (in-thread and on transfer threads), the local remote's reads, and next the
+// write path's conditional uploads (If-Match).
+//
+// The rule (a changed object must never serve old bytes, and a comparison must never invent a
+// change it has no evidence for):
+//   1. different sizes: changed;
+//   2. both have an ETag: changed iff the ETags differ (an ETag names the version; equal ETags
+//      with different mtimes are the same bytes);
+//   3. otherwise, both have an mtime: changed iff the mtimes differ (a server that stopped
+//      sending ETags still shows a new Last-Modified);
+//   4. otherwise nothing tells them apart: unchanged.
+// It is symmetric, and every fingerprint is unchanged against itself (property-tested).
+export interface Fingerprint {
+  etag?: string;
+  size: number;
+  mtimeMs?: number;
+}
+
+/** Why `got` names another version than `expect`, or undefined when nothing says it does. */
+export function fingerprintChange(expect: Fingerprint, got: Fingerprint): string | undefined {
+  if (expect.size !== got.size) return `size is now ${got.size}, expected ${expect.size}`;
+  if (expect.etag !== undefined && got.etag !== undefined) {
+    return expect.etag === got.etag ? undefined : `ETag is now ${got.etag}, expected ${expect.etag}`;
+  }
+  if (expect.mtimeMs !== undefined && got.mtimeMs !== undefined && expect.mtimeMs !== got.mtimeMs) {
+    return `mtime is now ${isoOrRaw(got.mtimeMs)}, expected ${isoOrRaw(expect.mtimeMs)}`;
+  }
+  return undefined;
+}
+
+/** The two fingerprints may name the same version (see the rule above). */
+export function sameVersion(a: Fingerprint, b: Fingerprint): boolean {
+  return fingerprintChange(a, b) === undefined;
+}
+
+/** A stable string for a fingerprint, for cache keys and the catalogue. */
+export function fingerprintKey(f: Fingerprint): string {
+  return f.etag !== undefined ? `etag:${f.etag}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
+}
+
+function isoOrRaw(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
