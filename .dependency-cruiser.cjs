@@ -9,7 +9,9 @@ const allowed = {
   store: ['base', 'observability'],
   data: ['base', 'observability', 'remote', 'store'],
   core: ['base', 'observability', 'remote', 'store', 'data'],
-  bridge: ['base', 'observability', 'kernel', 'remote', 'store', 'data', 'core'],
+  // The bridge translates kernel requests into core calls; the one errno mapping also knows
+  // the error classes that cross the core (remote-error.ts, data/errors.ts: see below).
+  bridge: ['base', 'observability', 'kernel', 'core'],
   cli: ['base', 'observability', 'kernel', 'remote', 'store', 'data', 'core', 'bridge'],
 };
 const forbidden = [
@@ -28,6 +30,27 @@ const forbidden = [
     to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
   },
   {
+    name: 'only-cli-picks-a-remote',
+    severity: 'error',
+    comment: 'Remote implementations (src/remote/<kind>/) are chosen by the CLI alone; other layers see the Remote interface.',
+    from: { path: '^src/', pathNot: '^src/(cli|remote)/' },
+    to: { path: '^src/remote/[^/]+/' },
+  },
+  {
+    name: 'remote-kinds-independent',
+    severity: 'error',
+    comment: 'One remote implementation never imports another (shared code lives in src/remote/*.ts).',
+    from: { path: '^src/remote/([^/]+)/' },
+    to: { path: '^src/remote/[^/]+/', pathNot: '^src/remote/$1/' },
+  },
+  {
+    name: 'bridge-sees-errors-not-internals',
+    severity: 'error',
+    comment: 'The bridge may import from remote and data only the error classes the core lets through.',
+    from: { path: '^src/bridge/' },
+    to: { path: '^src/(remote|data|store)/', pathNot: '^src/(remote/remote-error|data/errors)[.]ts$' },
+  },
+  {
     name: 'no-unresolvable',
     severity: 'error',
     from: {},
@@ -43,7 +66,7 @@ for (const layer of layers) {
     severity: 'error',
     comment: `src/${layer} may import only from: ${[...ok].join(', ')}`,
     from: { path: `^src/${layer}/` },
-    to: { path: `^src/(${banned.join('|')})/` },
+    to: { path: `^src/(${banned.join('|')})/`, ...(layer === 'bridge' ? { pathNot: '^src/(remote/remote-error|data/errors)[.]ts$' } : {}) },
   });
 }
 module.exports = {
