@@ -3,7 +3,8 @@
 // `npm test` and the benchmarks work on a fresh machine. Idempotent and quiet when everything
 // is present; `apt-get update` runs once, only when something has to be installed.
 // Usage: node scripts/ensure-deps.mjs test|bench
-//   test:  fuse3 (fusermount3), nginx-light, curl
+//   test:  fuse3 (fusermount3), nginx-light, curl, apache2-bin (Apache httpd: autoindex and,
+//          later, mod_dav as the reference WebDAV server), python3 (its http.server)
 //   bench: the same, plus fio and the tools fusestream is compared with (rclone, httpdirfs)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,8 @@ const TEST = [
   { bin: ['/usr/bin/fusermount3', '/bin/fusermount3'], pkg: 'fuse3' },
   { bin: ['/usr/sbin/nginx'], pkg: 'nginx-light' },
   { bin: ['/usr/bin/curl'], pkg: 'curl' },
+  { bin: ['/usr/sbin/apache2'], pkg: 'apache2-bin' },
+  { bin: ['/usr/bin/python3'], pkg: 'python3' },
 ];
 const BENCH = [
   ...TEST,

@@ -16,11 +16,21 @@ import type { EntryType } from '../remote/remote.js';
 
 export interface InodeAttrs {
   type: EntryType;
+  /** Bytes; a placeholder 0 while `sizeKnown` is false. */
   size: number;
+  /** What `stat` shows: the remote's mtime, a listing's rounded one, or the mount time. */
   mtimeMs: number;
   etag?: string;
-  /** False when size/mtime came from a listing that was not exact (e.g. an HTML index). */
+  /**
+   * The size is the object's real size (listed exactly or learnt from a stat). False for a
+   * file whose listing gave no exact size: such attributes never reach the kernel (a size 0
+   * that means "unknown" makes the kernel read nothing).
+   */
+  sizeKnown: boolean;
+  /** Size, ETag and remote mtime are authoritative (a stat, or an exact listing). */
   exact: boolean;
+  /** The remote's own modification time, when it gave one: part of the fingerprint. */
+  remoteMtimeMs?: number;
 }
 
 export interface Inode {
@@ -60,10 +70,10 @@ export class InodeTable {
   }
 
   /**
-   * Returns the inode for `path`, creating or reviving it with `attrs`; the caller decides
-   * whether the kernel takes a reference (`ref`).
+   * Returns the inode for `path`, creating or reviving it with `attrs` confirmed at
+   * `attrsAtMs`; the caller decides whether the kernel takes a reference (`ref`).
    */
-  upsert(path: string, attrs: InodeAttrs, nowMs: number): Inode {
+  upsert(path: string, attrs: InodeAttrs, attrsAtMs: number): Inode {
     let ino = this.#inoByPath.get(path);
     if (ino === undefined) {
       ino = asIno(this.#next++);
@@ -71,11 +81,11 @@ export class InodeTable {
     }
     let node = this.#byIno.get(ino);
     if (!node) {
-      node = { ino, path, attrs, attrsAt: nowMs, nlookup: 0n, openHandles: 0 };
+      node = { ino, path, attrs, attrsAt: attrsAtMs, nlookup: 0n, openHandles: 0 };
       this.#byIno.set(ino, node);
     } else {
       node.attrs = attrs;
-      node.attrsAt = nowMs;
+      node.attrsAt = attrsAtMs;
     }
     return node;
   }

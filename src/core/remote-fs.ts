@@ -11,6 +11,13 @@
 // - One listing request per directory per dirTtl: concurrent lookups/readdirs of the same
 //   directory share one request (single flight), and a fresh listing answers lookups of
 //   missing names negatively without a request.
+// - Exact attributes before the kernel caches them: a file whose listing gave no exact size
+//   (python's http.server, Apache's "1.2M", any page of links) is stat'ed (HEAD; single flight
+//   per path, at most STAT_CONCURRENCY at once per directory) before LOOKUP or READDIRPLUS
+//   hands out its attributes; an entry that cannot be completed goes out in READDIRPLUS with
+//   nodeid 0 (the kernel then asks LOOKUP, which answers the error). A listing that knows less
+//   than we do (no size, or the same size with a rounded mtime) never overwrites exact
+//   attributes. Unknown mtimes show the mount time, never 1970.
 // - A file's cache identity is (remote, path, fingerprint). open() confirms the fingerprint
 //   with a stat when the known attributes are not exact or older than attrTtl; a changed
 //   fingerprint gives a new cache file and no FOPEN_KEEP_CACHE (the kernel drops its pages).
@@ -67,6 +74,8 @@ interface DirEntry {
 interface DirHandle {
   ino: Ino;
   entries: DirEntry[] | undefined;
+  /** The snapshot's file sizes were completed (once, for the first READDIRPLUS). */
+  completed: boolean;
 }
 
 export interface RemoteFsOptions {
@@ -78,6 +87,9 @@ export interface RemoteFsOptions {
 }
 
 const joinPath = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
+
+/** Stats run at once to complete one directory's attributes (the remote bounds connections too). */
+const STAT_CONCURRENCY = 8;
 
 const readOnly = (..._args: unknown[]): Promise<never> => Promise.reject(new FsError(Errno.EROFS));
 
@@ -97,6 +109,8 @@ export class RemoteFs implements FileSystem {
   readonly #lastOpened = new Map<string, string>();
   #nextFh = 1n;
   #dirSnapshots = 0;
+  /** Shown for times the remote does not give (never 1970). */
+  readonly #mountedAtMs: number;
 
   constructor(o: RemoteFsOptions) {
     this.#config = { ...DEFAULT_CORE_CONFIG, ...o.config };
@@ -104,7 +118,8 @@ export class RemoteFs implements FileSystem {
     this.#data = o.data;
     this.#log = o.logger;
     this.#clock = o.clock ?? systemClock;
-    this.#inodes = new InodeTable({ type: 'dir', size: 0, mtimeMs: this.#clock.wallNow(), exact: true }, this.#clock.now(), o.logger);
+    this.#mountedAtMs = this.#clock.wallNow();
+    this.#inodes = new InodeTable({ type: 'dir', size: 0, sizeKnown: true, mtimeMs: this.#mountedAtMs, exact: true }, this.#clock.now(), o.logger);
   }
 
   get openHandles(): number {
@@ -146,9 +161,39 @@ export class RemoteFs implements FileSystem {
 
   #attrsFromEntry(e: RemoteEntry, exactListing: boolean): InodeAttrs {
     const exact = exactListing && e.size !== undefined && e.mtimeMs !== undefined;
-    const attrs: InodeAttrs = { type: e.type, size: e.size ?? 0, mtimeMs: e.mtimeMs ?? e.approxMtimeMs ?? 0, exact: e.type === 'dir' || exact };
+    const attrs: InodeAttrs = {
+      type: e.type,
+      size: e.size ?? 0,
+      sizeKnown: e.type !== 'file' || e.size !== undefined,
+      mtimeMs: e.mtimeMs ?? e.approxMtimeMs ?? this.#mountedAtMs,
+      exact: e.type === 'dir' || exact,
+    };
+    if (e.mtimeMs !== undefined) attrs.remoteMtimeMs = e.mtimeMs;
     if (e.etag !== undefined) attrs.etag = e.etag;
     return attrs;
+  }
+
+  /** Records what a listing says of `path`, keeping what we know better (see #merge). */
+  #fromListing(path: string, e: RemoteEntry, now: number): Inode {
+    const fromListing = this.#attrsFromEntry(e, this.#remote.capabilities.exactListing);
+    const known = this.#inodes.byPath(path);
+    if (known !== undefined && this.#knowsBetter(known.attrs, fromListing)) {
+      // The listing confirms nothing new: keep the attributes and when they were confirmed
+      // (so their TTL still runs), unless it at least repeats the exact size.
+      return this.#inodes.upsert(path, known.attrs, fromListing.sizeKnown ? now : known.attrsAt);
+    }
+    return this.#inodes.upsert(path, fromListing, now);
+  }
+
+  /**
+   * True when `known` is more precise than an inexact listing's `listed` and not contradicted
+   * by it: an exact stat against a listing that gives no size, or the same size with a rounded
+   * mtime (an HTML index).
+   */
+  #knowsBetter(known: InodeAttrs, listed: InodeAttrs): boolean {
+    if (listed.exact || known.type !== listed.type) return false;
+    if (!listed.sizeKnown) return known.sizeKnown;
+    return known.exact && known.size === listed.size;
   }
 
   /** Resolves `name` in directory `parent`; undefined means it does not exist. */
@@ -158,20 +203,31 @@ export class RemoteFs implements FileSystem {
     const listing = await this.#listing(dir.path, signal);
     const e = listing.entries.get(name);
     if (!e) return undefined;
-    const path = joinPath(dir.path, name);
-    return this.#inodes.upsert(path, this.#mergeAttrs(path, this.#attrsFromEntry(e, this.#remote.capabilities.exactListing)), this.#clock.now());
+    const node = this.#fromListing(joinPath(dir.path, name), e, this.#clock.now());
+    if (node.attrs.sizeKnown) return node;
+    try {
+      await this.#refreshFile(node, signal);
+    } catch (err) {
+      if (err instanceof RemoteError && err.kind === 'not-found') return undefined; // listed, but gone
+      throw err;
+    }
+    return node;
   }
 
   /**
-   * Keeps exact attributes learnt from a stat when a later, inexact listing would only
-   * repeat them less precisely (an HTML listing gives sizes but minute-rounded mtimes).
+   * Stats the files of `entries` whose size is not known, STAT_CONCURRENCY at a time. Failures
+   * leave an entry incomplete (readdir then hands it out without attributes).
    */
-  #mergeAttrs(path: string, fromListing: InodeAttrs): InodeAttrs {
-    const known = this.#inodes.byPath(path);
-    if (known && known.attrs.exact && !fromListing.exact && known.attrs.size === fromListing.size && known.attrs.type === fromListing.type) {
-      return known.attrs;
-    }
-    return fromListing;
+  async #complete(entries: readonly DirEntry[], signal: AbortSignal): Promise<void> {
+    const todo = entries.filter((e) => !e.inode.attrs.sizeKnown);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length && !signal.aborted) {
+        const e = todo[next++] as DirEntry;
+        await this.#refreshFile(e.inode, signal).catch((err: unknown) => this.#log.debug({ err, path: e.inode.path }, 'could not complete attributes'));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, todo.length) }, worker));
   }
 
   /** What `stat` shows for an inode: the remote's size and mtime, our owner and modes. */
@@ -205,7 +261,7 @@ export class RemoteFs implements FileSystem {
   /** Current attributes; refreshed from the remote when older than attrTtl. */
   async getattr(op: OpContext, ino: Ino, _fh?: Fh): Promise<AttrOut> {
     const node = this.#inode(ino);
-    const fresh = node.ino === ROOT_INO || this.#clock.now() - node.attrsAt < this.#config.attrTtlMs;
+    const fresh = node.ino === ROOT_INO || (node.attrs.sizeKnown && this.#clock.now() - node.attrsAt < this.#config.attrTtlMs);
     if (!fresh && node.attrs.type === 'dir') node.attrsAt = this.#clock.now();
     else if (!fresh) await this.#refreshFile(node, op.signal);
     return { attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(node) };
@@ -216,7 +272,8 @@ export class RemoteFs implements FileSystem {
     if (!pending) {
       const shared = AbortSignal.timeout(this.#data.config.operationDeadlineMs);
       pending = this.#remote.stat(node.path, shared).then((s) => {
-        const attrs: InodeAttrs = { type: s.type, size: s.size, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
+        const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
+        if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
         if (s.etag !== undefined) attrs.etag = s.etag;
         return attrs;
       }).finally(() => this.#statsInFlight.delete(node.path));
@@ -240,7 +297,7 @@ export class RemoteFs implements FileSystem {
   async opendir(_op: OpContext, ino: Ino): Promise<OpenReply> {
     this.#dirInode(ino);
     const fh = asFh(this.#nextFh++);
-    this.#dirHandles.set(fh, { ino, entries: undefined });
+    this.#dirHandles.set(fh, { ino, entries: undefined, completed: false });
     return { fh };
   }
 
@@ -249,12 +306,17 @@ export class RemoteFs implements FileSystem {
    * rewind (a read from offset 0). A handle the core does not know (fh 0 from a kernel that
    * skipped opendir) reads the directory afresh.
    */
-  async #dirEntries(fh: Fh, ino: Ino, rewind: boolean, signal: AbortSignal): Promise<DirEntry[]> {
-    const h = this.#dirHandles.get(fh);
-    if (h === undefined || h.ino !== ino) return this.#list(ino, signal);
+  async #dirEntries(fh: Fh, ino: Ino, rewind: boolean, plus: boolean, signal: AbortSignal): Promise<DirEntry[]> {
+    let h = this.#dirHandles.get(fh);
+    if (h === undefined || h.ino !== ino) h = { ino, entries: undefined, completed: false }; // not kept
     if (h.entries === undefined || rewind) {
       h.entries = await this.#list(ino, signal);
+      h.completed = false;
       this.#dirSnapshots++;
+    }
+    if (plus && !h.completed) {
+      await this.#complete(h.entries, signal);
+      h.completed = true;
     }
     return h.entries;
   }
@@ -265,7 +327,7 @@ export class RemoteFs implements FileSystem {
   }
 
   async readdir(op: OpContext, ino: Ino, fh: Fh, offset: bigint, sink: DirentSink): Promise<void> {
-    const entries = await this.#dirEntries(fh, ino, offset === 0n, op.signal);
+    const entries = await this.#dirEntries(fh, ino, offset === 0n, sink.plus, op.signal);
     let off = Number(offset);
     if (off === 0) {
       if (!sink.add({ name: '.', ino, type: DT.DIR, offset: 1n })) return;
@@ -280,7 +342,8 @@ export class RemoteFs implements FileSystem {
       if (!e) break;
       const type = e.inode.attrs.type === 'dir' ? DT.DIR : e.inode.attrs.type === 'symlink' ? DT.LNK : DT.REG;
       const dirent = { name: e.name, ino: e.inode.ino, type, offset: BigInt(i + 3) };
-      if (!sink.plus) {
+      if (!sink.plus || !e.inode.attrs.sizeKnown) {
+        // Without a known size no attributes go out: nodeid 0 makes the kernel LOOKUP it.
         if (!sink.add(dirent)) return;
         continue;
       }
@@ -303,13 +366,11 @@ export class RemoteFs implements FileSystem {
     const dir = this.#dirInode(ino);
     const listing = await this.#listing(dir.path, signal);
     const now = this.#clock.now();
-    const exact = this.#remote.capabilities.exactListing;
     const out: DirEntry[] = [];
     for (const name of listing.names) {
       const e = listing.entries.get(name);
       if (!e) continue;
-      const path = joinPath(dir.path, name);
-      out.push({ name, inode: this.#inodes.upsert(path, this.#mergeAttrs(path, this.#attrsFromEntry(e, exact)), now) });
+      out.push({ name, inode: this.#fromListing(joinPath(dir.path, name), e, now) });
     }
     return out;
   }
@@ -327,7 +388,8 @@ export class RemoteFs implements FileSystem {
     if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
     if (node.attrs.type === 'symlink') throw new FsError(Errno.ELOOP, 'symlinks are not followed');
     if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs) await this.#refreshFile(node, op.signal);
-    const fp: Fingerprint = { size: node.attrs.size, mtimeMs: node.attrs.mtimeMs };
+    const fp: Fingerprint = { size: node.attrs.size };
+    if (node.attrs.remoteMtimeMs !== undefined) fp.mtimeMs = node.attrs.remoteMtimeMs;
     if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
     const key = fingerprintKey(fp);

@@ -6,8 +6,10 @@
 // The rule (a changed object must never serve old bytes, and a comparison must never invent a
 // change it has no evidence for):
 //   1. different sizes: changed;
-//   2. both have an ETag: changed iff the ETags differ (an ETag names the version; equal ETags
-//      with different mtimes are the same bytes);
+//   2. both have an ETag: changed iff their opaque tags differ (an ETag names the version; equal
+//      ETags with different mtimes are the same bytes). The weak prefix W/ is ignored (RFC 9110
+//      weak comparison): Apache marks a file's ETag weak during the second it was modified and
+//      strong afterwards, for the same bytes; size and mtime still have to agree elsewhere;
 //   3. otherwise, both have an mtime: changed iff the mtimes differ (a server that stopped
 //      sending ETags still shows a new Last-Modified);
 //   4. otherwise nothing tells them apart: unchanged.
@@ -22,7 +24,7 @@ export interface Fingerprint {
 export function fingerprintChange(expect: Fingerprint, got: Fingerprint): string | undefined {
   if (expect.size !== got.size) return `size is now ${got.size}, expected ${expect.size}`;
   if (expect.etag !== undefined && got.etag !== undefined) {
-    return expect.etag === got.etag ? undefined : `ETag is now ${got.etag}, expected ${expect.etag}`;
+    return opaqueTag(expect.etag) === opaqueTag(got.etag) ? undefined : `ETag is now ${got.etag}, expected ${expect.etag}`;
   }
   if (expect.mtimeMs !== undefined && got.mtimeMs !== undefined && expect.mtimeMs !== got.mtimeMs) {
     return `mtime is now ${isoOrRaw(got.mtimeMs)}, expected ${isoOrRaw(expect.mtimeMs)}`;
@@ -37,7 +39,12 @@ export function sameVersion(a: Fingerprint, b: Fingerprint): boolean {
 
 /** A stable string for a fingerprint, for cache keys and the catalogue. */
 export function fingerprintKey(f: Fingerprint): string {
-  return f.etag !== undefined ? `etag:${f.etag}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
+  return f.etag !== undefined ? `etag:${opaqueTag(f.etag)}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
+}
+
+/** An entity tag without its weakness indicator: `W/"x"` and `"x"` name the same version. */
+function opaqueTag(etag: string): string {
+  return etag.startsWith('W/') ? etag.slice(2) : etag;
 }
 
 function isoOrRaw(ms: number): string {

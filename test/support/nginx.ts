@@ -20,6 +20,8 @@ export interface StartNginxOptions {
   extraConfig?: string;
   /** nginx log_format of the access log; default "$request $status". */
   accessLogFormat?: string;
+  /** autoindex_exact_size (default true: sizes in bytes; false: "1K", "12M" as nginx's default). */
+  exactSize?: boolean;
 }
 
 export interface NginxHandle {
@@ -37,7 +39,7 @@ export function nginxAvailable(): boolean {
   return existsSync(NGINX_BIN);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((resolve, reject) => {
     srv.once('error', reject);
@@ -74,7 +76,7 @@ http {
     root ${o.root};
     location / {
       autoindex on;
-      autoindex_exact_size on;
+      autoindex_exact_size ${o.exactSize === false ? 'off' : 'on'};
 ${o.autoindex === 'json' ? '      autoindex_format json;\n' : ''}    }
 ${o.extraConfig ?? ''}
   }
@@ -82,7 +84,7 @@ ${o.extraConfig ?? ''}
 `;
 }
 
-async function canConnect(port: number): Promise<boolean> {
+export async function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     s.once('connect', () => {
@@ -93,7 +95,7 @@ async function canConnect(port: number): Promise<boolean> {
   });
 }
 
-async function waitExit(child: ChildProcess): Promise<void> {
+export async function waitExit(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
 }

@@ -14,6 +14,11 @@
 //   linked to it plus read-ahead holds; when the last one leaves without being satisfied
 //   (abort, deadline, seek, close), the download's AbortController fires. A download whose
 //   last reader left satisfied finishes its (bounded, aligned) range.
+// - Servers without range support (the remote says so, or answers a partial range with the
+//   whole object: RemoteError kind 'unsupported'): from then on every download is one
+//   whole-file stream from byte 0 that readers at any offset link to and wait on, never a
+//   refetch of the file per read. Read-ahead is off (the stream is the read-ahead); a retry
+//   restarts the body at 0 and skips what already landed.
 //
 // Invariants:
 // - Every Download is in `cf.downloads` from the synchronous step that created it until it
@@ -145,8 +150,11 @@ export class RangeFetcher {
   #remoteRequests = 0;
   #downloadsStarted = 0;
   #downloadsCancelled = 0;
+  /** The remote cannot serve byte ranges: whole-file downloads only (see the header). */
+  #wholeFile: boolean;
 
   constructor(deps: RangeFetcherDeps) {
+    this.#wholeFile = !deps.remote.capabilities.ranges;
     this.#d = deps;
   }
 
@@ -169,6 +177,11 @@ export class RangeFetcher {
 
   get downloadsCancelled(): number {
     return this.#downloadsCancelled;
+  }
+
+  /** Whether downloads are whole-file streams (the remote does not serve ranges). */
+  get wholeFileOnly(): boolean {
+    return this.#wholeFile;
   }
 
   /**
@@ -198,7 +211,7 @@ export class RangeFetcher {
 
   /** Starts a read-ahead of [start, end); undefined when nothing needs fetching. */
   prefetch(cf: CacheFile, start: number, end: number): PrefetchHandle | undefined {
-    if (cf.closing) return undefined;
+    if (cf.closing || this.#wholeFile) return undefined;
     const want = new RangeSet();
     for (const r of cf.present.missing(start, end)) want.add(r.start, r.end);
     const hold = new PrefetchHold();
@@ -231,14 +244,23 @@ export class RangeFetcher {
       async () => {
         const slot = await this.#d.pool.acquire(signal);
         try {
-          const stream = await this.#open(cf, pos, end - pos, signal);
-          for await (const chunk of stream.body) {
-            if (pos + chunk.length > end) {
+          // Without ranges the body starts at 0: skip to `pos`, stop once `end` is reached.
+          const from = this.#wholeFile ? 0 : pos;
+          const stream = await this.#open(cf, from, this.#wholeFile ? cf.sizeBytes : end - pos, signal);
+          let at = from;
+          for await (const raw of stream.body) {
+            const chunkStart = at;
+            at += raw.length;
+            if (at <= pos) continue;
+            const chunk = chunkStart < pos ? raw.subarray(pos - chunkStart) : raw;
+            const take = Math.min(chunk.length, end - pos);
+            if (!this.#wholeFile && take < chunk.length) {
               throw new RemoteError('protocol', `${cf.debugId}: body longer than the ${end - start} bytes asked for`);
             }
-            out.set(chunk, pos - start);
-            pos += chunk.length;
-            this.#bytesFetched += chunk.length;
+            out.set(chunk.subarray(0, take), pos - start);
+            pos += take;
+            this.#bytesFetched += raw.length;
+            if (pos >= end) break;
           }
           if (pos < end) throw new RemoteError('protocol', `${cf.debugId}: short body, ${pos - start} of ${end - start} bytes`);
         } finally {
@@ -273,6 +295,10 @@ export class RangeFetcher {
    * to multiples of `alignBytes` (a chunk for sequential reads, a page for random ones).
    */
   #plan(cf: CacheFile, w: Waiter, deadlineAt: number, alignBytes: number): void {
+    if (this.#wholeFile) {
+      this.#planWholeFile(cf, w, deadlineAt);
+      return;
+    }
     const need = new RangeSet();
     for (const r of cf.present.missing(w.start, w.end)) need.add(r.start, r.end);
     const joinable = this.#joinable(cf);
@@ -309,6 +335,34 @@ export class RangeFetcher {
     }
   }
 
+  /**
+   * Synchronous, for a remote without ranges: links `w` to a running whole-file download that
+   * has not yet passed its first missing byte, or starts one from byte 0.
+   */
+  #planWholeFile(cf: CacheFile, w: Waiter, deadlineAt: number): void {
+    const missing = cf.present.missing(w.start, w.end);
+    const first = missing[0];
+    if (first === undefined) return;
+    for (const dl of this.#joinable(cf)) {
+      if (dl.pos <= first.start) {
+        dl.link(w, deadlineAt);
+        return;
+      }
+    }
+    if (!this.#d.evictor.fileMayGrow(cf.objectId, cf.present.size + this.#pendingBytes(cf), cf.sizeBytes - cf.present.size)) {
+      cf.removeWaiter(w);
+      w.fail(new CacheFullError(`${cf.debugId}: the whole object does not fit the per-file cache cap`));
+      return;
+    }
+    const dl = this.#startDownload(cf, 0, cf.sizeBytes, 'demand', deadlineAt);
+    if (!dl) {
+      cf.removeWaiter(w);
+      w.fail(new ClosedError(`${cf.debugId} (${cf.remotePath}) is closed`));
+      return;
+    }
+    dl.link(w, deadlineAt);
+  }
+
   #startDownload(cf: CacheFile, start: number, end: number, kind: 'demand' | 'read-ahead', deadlineAt: number): Download | undefined {
     const dl = new Download(cf, start, end, kind, deadlineAt);
     const started = cf.run(dl.debugId, (groupSignal) => this.#run(dl, groupSignal));
@@ -342,6 +396,13 @@ export class RangeFetcher {
     cf.downloads.delete(dl);
     this.#active--;
     if (dl.cancelled) this.#downloadsCancelled++;
+    if (error !== undefined && !this.#wholeFile && !signal.aborted && isRemoteError(error) && error.kind === 'unsupported' && error.status === 200) {
+      // The server ignores Range: switch to whole-file downloads. The waiters of this one wake
+      // below (not covered, no download left) and re-plan in the new mode.
+      this.#wholeFile = true;
+      cf.log.info({ path: cf.remotePath, remote: this.#d.remote.id }, 'the server ignores Range requests: reading whole files from now on');
+      error = undefined;
+    }
     const finalErr = error === undefined ? undefined : this.#finalError(cf, error, signal);
     if (finalErr !== undefined && !dl.cancelled && !(finalErr instanceof ClosedError)) {
       cf.log.debug({ dl: dl.debugId, err: finalErr, pos: dl.pos, end: dl.end }, 'download failed');
@@ -447,15 +508,24 @@ export class RangeFetcher {
       await this.#attemptToFile(dl, signal, readToFile);
       return;
     }
-    const stream = await this.#open(cf, dl.pos, dl.end - dl.pos, signal);
+    // Without ranges every attempt reads from byte 0; what already landed is skipped.
+    const from = this.#wholeFile ? 0 : dl.pos;
+    const stream = await this.#open(cf, from, this.#wholeFile ? cf.sizeBytes : dl.end - dl.pos, signal);
+    let skip = dl.pos - from;
     // Writes are pipelined with the body: while one batch is being written, the chunks that
     // arrive queue up and go out as the next batch (one writev), so small network chunks do
     // not each cost a thread-pool round trip, and nothing waits for a later chunk to land.
     const writer = new BatchWriter((bufs) => this.#land(dl, bufs, signal));
     let queuedTo = dl.pos;
     try {
-      for await (const chunk of stream.body) {
+      for await (const raw of stream.body) {
         throwIfAborted(signal);
+        if (raw.length <= skip) {
+          skip -= raw.length;
+          continue;
+        }
+        const chunk = skip > 0 ? raw.subarray(skip) : raw;
+        skip = 0;
         if (chunk.length === 0) continue;
         if (queuedTo + chunk.length > dl.end) {
           throw new RemoteError('protocol', `${dl.debugId}: body longer than asked for (${queuedTo + chunk.length} > ${dl.end})`);

@@ -5,7 +5,8 @@
 // Invariant: `checkRangeResponse` returns only when the response is the requested bytes of the
 // version `expect` names: status 206 with a Content-Range equal to the request (clamped at
 // EOF) and a Content-Length that agrees, or a 200 carrying the whole object when the whole
-// object was asked for, or a 416 for a read exactly at EOF. Anything else throws RemoteError.
+// object was asked for, or a 416 for a read exactly at EOF. Anything else throws RemoteError;
+// a 200 with the whole object for a partial range is kind 'unsupported' (no range support).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Fingerprint } from '../remote.js';
 import { fingerprintChange } from '../fingerprint.js';
@@ -65,7 +66,9 @@ export function checkRangeResponse(
     const changed = expect === undefined ? undefined : fingerprintChange(expect, fp);
     if (changed !== undefined) throw new RemoteError('changed', `${what}: ${changed}`);
     if (offset === 0 && length >= size) return { fingerprint: fp, bodyBytes: size };
-    throw new RemoteError('protocol', `${what}: server ignored the Range header (200 with ${size} bytes)`, { status: 200, retryable: false });
+    // The server does not do ranges (python's http.server answers every ranged GET this way):
+    // 'unsupported' tells the data layer to read the object as one whole-file stream instead.
+    throw new RemoteError('unsupported', `${what}: server ignored the Range header (200 with ${size} bytes)`, { status: 200, retryable: false });
   }
   if (status === 416) {
     // Reading exactly at EOF (e.g. offset 0 of an empty file) is an empty read, not an error.
