@@ -241,7 +241,8 @@ export function direntType(mode: number): number {
   return (mode & S_IFMT) >>> 12;
 }
 
-// Struct sizes (bytes). Layouts are in codec.ts next to the code that reads/writes them.
+// Struct sizes (bytes). Layouts are in codec/decode.ts and codec/encode.ts, next to the code that
+// reads or writes them.
 export const FUSE_IN_HEADER_SIZE = 40;
 export const FUSE_OUT_HEADER_SIZE = 16;
 export const FUSE_ATTR_SIZE = 88;

@@ -24,30 +24,24 @@ import { Deferred } from '../base/async.js';
 import { readBuffers } from '../base/buffer-pool.js';
 import type { Logger } from '../observability/logger.js';
 import * as abi from './abi.js';
+import { ProtocolError } from './codec/cursor.js';
+import { decodeInHeader, decodeRequest, setattrIn, type FuseRequest, type InHeader, type RequestBody } from './codec/decode.js';
+import { DirentPacker } from './codec/dirents.js';
 import {
-  DirentPacker,
-  ProtocolError,
-  decodeInHeader,
-  decodeRequest,
   encodeAttrOut,
   encodeCreateOut,
   encodeEntryOut,
   encodeInitOut,
   encodeLseekOut,
-  encodeNotifyDelete,
-  encodeNotifyInvalEntry,
-  encodeNotifyInvalInode,
   encodeOpenOut,
   encodeOutHeader,
   encodeStatfsOut,
   encodeWriteOut,
   encodeXattrSizeOut,
-  type FuseRequest,
-  type InHeader,
-  type RequestBody,
-} from './codec.js';
+} from './codec/encode.js';
+import { encodeNotifyDelete, encodeNotifyInvalEntry, encodeNotifyInvalInode } from './codec/notify.js';
 import type { FuseDevice } from './device.js';
-import type { FuseOps, InitInfo, RequestContext, SetattrIn } from './ops.js';
+import type { FuseOps, InitInfo, RequestContext } from './ops.js';
 
 export interface SessionOptions {
   ops: FuseOps;
@@ -585,7 +579,7 @@ export class FuseSession {
         return [encodeAttrOut(await invoke(ops, 'getattr', ctx, ino, fh))];
       }
       case 'SETATTR':
-        return [encodeAttrOut(await invoke(ops, 'setattr', ctx, ino, decodeSetattr(body)))];
+        return [encodeAttrOut(await invoke(ops, 'setattr', ctx, ino, setattrIn(body)))];
       case 'READLINK':
         return [Buffer.from(await invoke(ops, 'readlink', ctx, ino), 'utf8')];
       case 'SYMLINK':
@@ -708,24 +702,3 @@ function xattrReply(value: Buffer, size: number): Buffer[] {
   if (value.length > size) throw new FsError(Errno.ERANGE);
   return [value];
 }
-
-function timeMs(sec: bigint, nsec: number): number {
-  return Number(sec) * 1000 + nsec / 1e6;
-}
-
-function decodeSetattr(b: Extract<RequestBody, { op: 'SETATTR' }>): SetattrIn {
-  const out: SetattrIn = { valid: b.valid };
-  const v = b.valid;
-  if (v & abi.FATTR_FH) out.fh = b.fh;
-  if (v & abi.FATTR_MODE) out.mode = b.mode;
-  if (v & abi.FATTR_UID) out.uid = b.uid;
-  if (v & abi.FATTR_GID) out.gid = b.gid;
-  if (v & abi.FATTR_SIZE) out.size = toSafeNumber(b.size, 'size');
-  if (v & abi.FATTR_ATIME_NOW) out.atime = 'now';
-  else if (v & abi.FATTR_ATIME) out.atime = timeMs(b.atime, b.atimensec);
-  if (v & abi.FATTR_MTIME_NOW) out.mtime = 'now';
-  else if (v & abi.FATTR_MTIME) out.mtime = timeMs(b.mtime, b.mtimensec);
-  if (v & abi.FATTR_CTIME) out.ctime = timeMs(b.ctime, b.ctimensec);
-  return out;
-}
-

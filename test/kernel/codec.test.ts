@@ -6,19 +6,11 @@ import { Errno } from '../../src/base/errno.js';
 import { FsError } from '../../src/base/fs-error.js';
 import { asIno, asFh } from '../../src/base/ids.js';
 import * as abi from '../../src/kernel/abi.js';
-import {
-  DirentPacker,
-  ProtocolError,
-  decodeInHeader,
-  decodeRequest,
-  encodeAttrOut,
-  encodeEntryOut,
-  encodeInitOut,
-  encodeNotifyInvalEntry,
-  encodeNotifyInvalInode,
-  encodeOpenOut,
-  type RequestBody,
-} from '../../src/kernel/codec.js';
+import { ProtocolError } from '../../src/kernel/codec/cursor.js';
+import { decodeInHeader, decodeRequest, type RequestBody } from '../../src/kernel/codec/decode.js';
+import { DirentPacker } from '../../src/kernel/codec/dirents.js';
+import { encodeAttrOut, encodeEntryOut, encodeInitOut, encodeOpenOut } from '../../src/kernel/codec/encode.js';
+import { encodeNotifyInvalEntry, encodeNotifyInvalInode } from '../../src/kernel/codec/notify.js';
 import { hex, le } from '../support/hex.js';
 
 const opts = { minor: 45, setxattrExt: false };
