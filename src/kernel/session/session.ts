@@ -22,7 +22,7 @@
 //   shutdown can wait for them: no task outlives the session unobserved.
 import { TimeoutError, Deferred, within } from '../../base/async.js';
 import { readBuffers } from '../../base/buffer-pool.js';
-import { Errno, errnoFromCode, errnoName } from '../../base/errno.js';
+import { Errno } from '../../base/errno.js';
 import { FsError } from '../../base/fs-error.js';
 import type { Ino } from '../../base/ids.js';
 import type { Logger } from '../../observability/logger.js';
@@ -236,8 +236,10 @@ export class FuseSession {
         this.#log.error({ err, opcode: abi.opcodeName(header.opcode) }, 'malformed no-reply request dropped');
         return;
       }
-      const errno = err instanceof ProtocolError || err instanceof FsError ? err.errno : Errno.EIO;
-      this.#log.warn({ err, opcode: abi.opcodeName(header.opcode), unique: header.unique }, 'malformed fuse request');
+      const errno = this.#errnoFor(err, header);
+      if (err instanceof ProtocolError || err instanceof FsError) {
+        this.#log.warn({ err, opcode: abi.opcodeName(header.opcode), unique: header.unique }, 'malformed fuse request');
+      }
       this.#writeError(header.unique, errno);
       return;
     }
@@ -348,29 +350,28 @@ export class FuseSession {
     if (this.#inFlight.claim(entry)) this.#writeError(entry.unique, errno);
   }
 
-  /** The kernel layer's one error → errno rule (see the file header); logs what it says it logs. */
-  #errnoFor(err: unknown, entry: InFlight): number {
+  /**
+   * The kernel layer's one error → errno rule (see the file header), for handler failures and
+   * malformed requests alike; it logs what the header says it logs, and nothing else does.
+   */
+  #errnoFor(err: unknown, req: { readonly opcode: number; readonly nodeid: Ino }): number {
     if (err instanceof FsError || err instanceof ProtocolError || err instanceof RequestAbortedError) {
       if (err instanceof FsError && (err.level === 'warn' || err.level === 'error')) {
-        this.#log[err.level]({ err, opcode: abi.opcodeName(entry.opcode), nodeid: entry.nodeid }, err.message);
+        this.#log[err.level]({ err, opcode: abi.opcodeName(req.opcode), nodeid: req.nodeid }, err.message);
       }
       return err.errno;
     }
     if (err instanceof NotImplementedError) {
-      if (!this.#unimplementedLogged.has(entry.opcode)) {
-        this.#unimplementedLogged.add(entry.opcode);
-        this.#log.info({ opcode: abi.opcodeName(entry.opcode) }, 'operation not implemented; answering ENOSYS');
+      if (!this.#unimplementedLogged.has(req.opcode)) {
+        this.#unimplementedLogged.add(req.opcode);
+        this.#log.info({ opcode: abi.opcodeName(req.opcode) }, 'operation not implemented; answering ENOSYS');
       }
       return Errno.ENOSYS;
     }
-    const code = (err as { code?: unknown } | null)?.code;
-    const fromCode = errnoFromCode(code);
-    if (fromCode === undefined) {
-      this.#log.error({ err, opcode: abi.opcodeName(entry.opcode), nodeid: entry.nodeid }, 'handler failed; answering EIO');
-      return Errno.EIO;
-    }
-    this.#log.debug({ err, errno: errnoName(fromCode) }, 'handler failed with a system error');
-    return fromCode;
+    // Unknown to the kernel layer (a handler bug, or an error the bridge did not map): EIO,
+    // logged here with its stack, the only place that logs it.
+    this.#log.error({ err, opcode: abi.opcodeName(req.opcode), nodeid: req.nodeid }, 'request failed; answering EIO');
+    return Errno.EIO;
   }
 
   #reply(entry: InFlight, payload: readonly Buffer[]): void {
