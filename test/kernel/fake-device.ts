@@ -109,12 +109,15 @@ export function recordingLogger(): { logger: Logger; records: LogRecord[] } {
   return { logger: pino({ level: 'trace' }, sink), records };
 }
 
-/** A started session over a FakeDevice, INIT already answered. */
-export function startSession(options: Partial<SessionOptions> & Pick<SessionOptions, 'ops'>): { session: FuseSession; device: FakeDevice; records: LogRecord[] } {
+/** A started session over a FakeDevice, INIT already answered unless `init: false`. */
+export function startSession(
+  options: Partial<SessionOptions> & Pick<SessionOptions, 'ops'>,
+  { init = true }: { init?: boolean } = {},
+): { session: FuseSession; device: FakeDevice; records: LogRecord[] } {
   const { logger, records } = recordingLogger();
   const device = new FakeDevice();
   const session = new FuseSession(device, { logger, deadlineMs: 0, ...options });
   session.start();
-  device.send(initRequest(1));
+  if (init) device.send(initRequest(1));
   return { session, device, records };
 }
