@@ -8,7 +8,6 @@ import { asIno, asFh } from '../../src/base/ids.js';
 import * as abi from '../../src/kernel/abi.js';
 import { ProtocolError } from '../../src/kernel/codec/cursor.js';
 import * as d from '../../src/kernel/codec/decode.js';
-import { decodeInHeader, type BodyDecoder } from '../../src/kernel/codec/decode.js';
 import { DirentPacker } from '../../src/kernel/codec/dirents.js';
 import { encodeAttrOut, encodeEntryOut, encodeInitOut, encodeOpenOut } from '../../src/kernel/codec/encode.js';
 import { encodeNotifyInvalEntry, encodeNotifyInvalInode } from '../../src/kernel/codec/notify.js';
@@ -34,25 +33,25 @@ function header(len: number, opcode: number, unique: number, nodeid: number): st
 
 /** Decodes one whole request the way the session does (dispatch.ts picks the decoder). */
 function decodeRequest(buf: Buffer): DecodedRequest {
-  return decodeDispatched(buf, decodeInHeader(buf), opts);
+  return decodeDispatched(buf, d.decodeInHeader(buf), opts);
 }
 
 /** Decodes the arguments of one whole request with the struct decoder its opcode uses. */
-function args<T>(buf: Buffer, decode: BodyDecoder<T>): T {
-  return d.decodeArgs(buf, decodeInHeader(buf), opts, decode);
+function args<T>(buf: Buffer, decode: d.BodyDecoder<T>): T {
+  return d.decodeArgs(buf, d.decodeInHeader(buf), opts, decode);
 }
 
 describe('decode: header', () => {
   test('fields', () => {
-    const h = decodeInHeader(hex(header(40, abi.FUSE_STATFS, 0x1234, 1)));
+    const h = d.decodeInHeader(hex(header(40, abi.FUSE_STATFS, 0x1234, 1)));
     assert.deepEqual(h, { len: 40, opcode: 17, unique: 0x1234n, nodeid: 1n, uid: 1000, gid: 1001, pid: 12345, totalExtlen: 0 });
   });
   test('truncated header is a ProtocolError', () => {
     const full = hex(header(40, abi.FUSE_STATFS, 2, 1));
-    for (const n of [0, 1, 16, 39]) assert.throws(() => decodeInHeader(full.subarray(0, n)), ProtocolError);
+    for (const n of [0, 1, 16, 39]) assert.throws(() => d.decodeInHeader(full.subarray(0, n)), ProtocolError);
   });
   test('len larger than what was read is a ProtocolError', () => {
-    assert.throws(() => decodeInHeader(hex(header(41, abi.FUSE_STATFS, 2, 1))), /does not match/);
+    assert.throws(() => d.decodeInHeader(hex(header(41, abi.FUSE_STATFS, 2, 1))), /does not match/);
   });
 });
 
@@ -158,6 +157,8 @@ describe('decode: per opcode', () => {
     assert.equal(r.mtime, 1234567890n);
     assert.equal(r.mtimensec, 1_000_000);
     assert.equal(r.mode, 0o100644);
+    // setattrIn keeps only what FATTR_* says is valid, times in epoch ms.
+    assert.deepEqual(d.setattrIn(r), { valid: abi.FATTR_SIZE | abi.FATTR_MTIME, size: 4096, mtime: 1234567890001 });
   });
 
   test('READ', () => {
