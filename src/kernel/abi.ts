@@ -223,7 +223,8 @@ export const FUSE_EXPIRE_ONLY = 1 << 0;
 // POSIX values the protocol carries unchanged (st_mode bits, DT_*, rename2 and access flags).
 export { DT, S_IFMT, S_IFSOCK, S_IFLNK, S_IFREG, S_IFBLK, S_IFDIR, S_IFCHR, S_IFIFO, direntType, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT, F_OK, X_OK, W_OK, R_OK } from '../base/posix.js';
 
-// Struct sizes (bytes). Layouts are in codec.ts next to the code that reads/writes them.
+// Struct sizes (bytes). Layouts are in codec/decode.ts and codec/encode.ts, next to the code that
+// reads or writes them.
 export const FUSE_IN_HEADER_SIZE = 40;
 export const FUSE_OUT_HEADER_SIZE = 16;
 export const FUSE_ATTR_SIZE = 88;

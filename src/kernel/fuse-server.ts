@@ -19,7 +19,8 @@ import { abortConnection, mount, unmount as unmountPath, type MountOptions } fro
 import type { FuseOps, InitInfo } from './ops.js';
 import { writeFileSync } from 'node:fs';
 import type { Ino } from '../base/ids.js';
-import { FuseSession, type InFlightInfo } from './session.js';
+import type { InFlightInfo } from './session/in-flight.js';
+import { FuseSession } from './session/session.js';
 
 export interface FuseServerOptions {
   mountpoint: string;
