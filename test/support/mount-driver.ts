@@ -39,6 +39,7 @@ export class MountDriver implements FsDriver {
   #stderr = '';
   readonly #afterDispose: (() => Promise<void>) | undefined;
   #disposed = false;
+  #ended: string | undefined;
 
   /**
    * Starts the child on `root` (the mountpoint). `opMs` bounds each op; `afterDispose` runs
@@ -56,6 +57,7 @@ export class MountDriver implements FsDriver {
       p?.reply.resolve(r);
     });
     const ended = (why: string): void => {
+      this.#ended ??= why;
       this.#exited.resolve();
       for (const p of this.#pending.values()) p.reply.reject(new Error(`fs child ${why} before answering ${p.what}; stderr: ${this.#stderr}`));
       this.#pending.clear();
@@ -68,6 +70,7 @@ export class MountDriver implements FsDriver {
 
   async #call(op: string, args: unknown[], what: string): Promise<unknown> {
     if (this.#disposed) throw new Error(`${what}: the mount driver was disposed`);
+    if (this.#ended !== undefined) throw new Error(`${what}: the fs child ${this.#ended}; stderr: ${this.#stderr}`);
     const id = this.#nextId++;
     const reply = new Deferred<Reply>();
     this.#pending.set(id, { what, reply });
@@ -175,7 +178,8 @@ export class MountDriver implements FsDriver {
  * Mounts `fs` (withMount, so it is unmounted whatever happens) and returns a MountDriver on it
  * whose dispose() ends the child, then unmounts.
  */
-export async function openMountDriver(fs: FileSystem, mountMs = 20_000): Promise<FsDriver> {
+export async function openMountDriver(fs: FileSystem, options: { opMs?: number; mountMs?: number } = {}): Promise<FsDriver> {
+  const mountMs = options.mountMs ?? 20_000;
   const ready = new Deferred<Mounted>();
   const release = new Deferred<void>();
   const served = withMount(fs, async (m) => {
@@ -195,6 +199,7 @@ export async function openMountDriver(fs: FileSystem, mountMs = 20_000): Promise
     throw err;
   }
   return new MountDriver(m.mnt, {
+    ...(options.opMs !== undefined ? { opMs: options.opMs } : {}),
     afterDispose: async () => {
       release.resolve();
       await within(served, mountMs, 'the unmount of the filesystem under test');
