@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { FuseServer } from '../src/kernel/fuse-server.js';
 import { createLogger } from '../src/observability/logger.js';
-import { SyntheticFs } from './synthetic-fs.js';
+import { SyntheticFs } from '../test/fakes/synthetic-fs.js';
 import type { ReaderKind } from '../src/kernel/device.js';
 
 const GiB = 1024 ** 3;

@@ -13,6 +13,7 @@ import { MemoryFs } from '../../src/core/memory-fs.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Dirent, DirentSink, EntryOut } from '../../src/base/fs-types.js';
 import type { OpContext } from '../../src/core/filesystem.js';
+import { rampByte } from '../support/ramp.js';
 
 const ctx = (uid = 0, gid = uid, signal = new AbortController().signal): OpContext => ({
   uid,
@@ -23,7 +24,6 @@ const ctx = (uid = 0, gid = uid, signal = new AbortController().signal): OpConte
 });
 const c = ctx();
 const errno = (n: number) => (e: unknown) => e instanceof FsError && e.errno === n;
-const ramp = (off: number): number => (off * 7 + (off >>> 16)) & 0xff;
 const O_RDWR = 2;
 
 /** A sink with room for `room` entries per call, like a tiny READDIR buffer. */
@@ -361,13 +361,13 @@ describe('MemoryFs: data', () => {
   test('a virtual 1 GiB ramp file is read at several offsets without holding it; writes materialise chunks', async () => {
     const fs = new MemoryFs();
     const size = 1024 ** 3;
-    const ino = fs.addFile('big', { size, generator: ramp });
+    const ino = fs.addFile('big', { size, generator: rampByte });
     const fh = (await fs.open(c, ino, O_RDWR)).fh;
     const heapBefore = process.memoryUsage().arrayBuffers;
     for (const off of [0, 65_535, 123_456_789, size - 10, size]) {
       const b = await fs.read(c, ino, fh, off, 128 * 1024);
       assert.equal(b.length, Math.min(128 * 1024, size - off));
-      for (let i = 0; i < b.length; i++) if (b[i] !== ramp(off + i)) assert.fail(`byte ${off + i} is ${b[i]}, not ${ramp(off + i)}`);
+      for (let i = 0; i < b.length; i++) if (b[i] !== rampByte(off + i)) assert.fail(`byte ${off + i} is ${b[i]}, not ${rampByte(off + i)}`);
     }
     assert.equal(fs.heldBytes(ino), 0, 'reads held nothing');
     assert.ok(process.memoryUsage().arrayBuffers - heapBefore < 64 * 1024 * 1024, 'no big allocation');
@@ -380,15 +380,15 @@ describe('MemoryFs: data', () => {
     await fs.write(c, ino, fh, at, Buffer.from('hello'));
     assert.equal(fs.heldBytes(ino), 2 * 65_536);
     const around = await fs.read(c, ino, fh, at - 2, 9);
-    assert.deepEqual([...around.subarray(0, 2)], [ramp(at - 2), ramp(at - 1)]);
+    assert.deepEqual([...around.subarray(0, 2)], [rampByte(at - 2), rampByte(at - 1)]);
     assert.equal(around.subarray(2, 7).toString(), 'hello');
-    assert.deepEqual([...around.subarray(7)], [ramp(at + 5), ramp(at + 6)]);
+    assert.deepEqual([...around.subarray(7)], [rampByte(at + 5), rampByte(at + 6)]);
 
     // Shrink then grow: the old ramp must not come back.
     await fs.setattr(c, ino, { valid: 0, size: 100 });
     await fs.setattr(c, ino, { valid: 0, size: 4 * 65_536 });
     const regrown = await fs.read(c, ino, fh, 0, 4 * 65_536);
-    for (let i = 0; i < 100; i++) assert.equal(regrown[i], ramp(i));
+    for (let i = 0; i < 100; i++) assert.equal(regrown[i], rampByte(i));
     assert.ok(regrown.subarray(100).every((v) => v === 0));
     await fs.release(c, ino, fh, 0);
   });
@@ -480,7 +480,7 @@ describe('MemoryFs: attributes and hooks', () => {
 
   test('statfs reports held bytes, not virtual ones', async () => {
     const fs = new MemoryFs();
-    fs.addFile('big', { size: 1024 ** 3, generator: ramp });
+    fs.addFile('big', { size: 1024 ** 3, generator: rampByte });
     fs.addFile('small', Buffer.from('x'));
     const s = await fs.statfs(c, ROOT_INO);
     assert.equal(s.blocks - s.bfree, 16, 'one 64 KiB chunk for "small"');

@@ -14,9 +14,9 @@ import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import { LocalRemote } from '../../src/remote/local/local-remote.js';
 import type { Remote } from '../../src/remote/remote.js';
 import { nginxAvailable, startNginx } from '../support/nginx.js';
-import { checkRamp, writeRampFile } from '../support/ramp.js';
-import { FakeRemote } from './fake-remote.js';
-import { KiB, MiB, assertGaugesZero, assertRamp, openCache, openFds, prng, removeDir, tempDir } from './support.js';
+import { assertRamp, checkRamp, writeRampFile } from '../support/ramp.js';
+import { FakeRemote } from '../fakes/fake-remote.js';
+import { KiB, MiB, assertGaugesZero, openCache, openFds, prng, removeDir, tempDir } from '../support/cache-harness.js';
 
 const T = 10_000; // generous bound for anything that should take milliseconds
 

@@ -13,9 +13,9 @@ import { ChangedError, ClosedError, DeadlineError } from '../../src/data/errors.
 import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import { RemoteError } from '../../src/remote/remote-error.js';
 import type { Fingerprint } from '../../src/remote/remote.js';
-import { startFaultServer, type FaultServer, type RequestInfo } from '../support/fault-server.js';
+import { startFaultServer, type FaultServer, type RequestInfo } from '../fakes/fault-server.js';
 import { checkRamp } from '../support/ramp.js';
-import { KiB, MiB, assertGaugesZero, openCache, openFds, removeDir, tempDir } from './support.js';
+import { KiB, MiB, assertGaugesZero, openCache, openFds, removeDir, tempDir } from '../support/cache-harness.js';
 
 const T = 10_000;
 

@@ -10,9 +10,9 @@ import { ManualClock } from '../../src/base/clock.js';
 import type { DataCache, FileReader } from '../../src/data/data-cache.js';
 import { CacheFullError, ChangedError, ClosedError, DeadlineError } from '../../src/data/errors.js';
 import { RemoteError } from '../../src/remote/remote-error.js';
-import { FakeRemote } from './fake-remote.js';
-import { firstRampMismatch } from './ramp.js';
-import { KiB, assertGaugesZero, openCache, openFds, prng, removeDir, tempDir } from './support.js';
+import { FakeRemote } from '../fakes/fake-remote.js';
+import { checkRamp } from '../support/ramp.js';
+import { KiB, assertGaugesZero, openCache, openFds, prng, removeDir, tempDir } from '../support/cache-harness.js';
 
 const T = 10_000;
 /** Seeds that once failed; they run first, always. */
@@ -125,7 +125,7 @@ async function runSeed(seed: number, tally?: Map<string, number>): Promise<void>
       tally?.set(kind, (tally.get(kind) ?? 0) + 1);
       if (s.status === 'fulfilled') {
         assert.equal(s.value.length, r.length, `seed ${seed}: read ${i} length`);
-        const bad = firstRampMismatch(s.value, r.offset, r.seed);
+        const bad = checkRamp(s.value, r.offset, r.seed);
         assert.equal(bad, -1, `seed ${seed}: read ${i} at ${r.offset} has a wrong byte at +${bad}`);
       } else {
         const e: unknown = s.reason;

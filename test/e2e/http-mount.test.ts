@@ -12,7 +12,7 @@ import { within } from '../../src/base/async.js';
 import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import { LocalRemote } from '../../src/remote/local/local-remote.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
-import { startFaultServer } from '../support/fault-server.js';
+import { startFaultServer } from '../fakes/fault-server.js';
 import { writeRampFile } from '../support/ramp.js';
 import { run, sh, start } from '../support/proc.js';
 import { withRemoteMount } from '../support/remote-mount.js';

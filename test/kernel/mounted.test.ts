@@ -16,8 +16,8 @@ import type { OpContext } from '../../src/core/filesystem.js';
 import type { Ino } from '../../src/base/ids.js';
 import { run, sh, start } from '../support/proc.js';
 import { withMount } from '../support/mounted.js';
+import { rampByte } from '../support/ramp.js';
 
-const sharedByte = (off: number): number => (off * 2654435761) >>> 24;
 const here = new URL('.', import.meta.url).pathname;
 const clientMixed = join(here, '..', 'support', 'client-mixed.js');
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -76,7 +76,7 @@ describe('mounted MemoryFs', () => {
   test('32 client processes in parallel: mixed writes, reads, stats, all bytes checked', async () => {
     const fs = new MemoryFs();
     const sharedSize = 8 * 1024 * 1024;
-    fs.addFile('shared.bin', { size: sharedSize, generator: sharedByte });
+    fs.addFile('shared.bin', { size: sharedSize, generator: rampByte });
     fs.addDir('w');
     await withMount(fs, async ({ mnt, server }) => {
       const clients = Array.from({ length: 32 }, (_, i) => run(process.execPath, [clientMixed, mnt, String(i), '42', String(sharedSize)], 120_000));

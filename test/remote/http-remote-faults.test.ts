@@ -6,9 +6,9 @@ import { createServer } from 'node:net';
 import { Gate, within } from '../../src/base/async.js';
 import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import { RemoteError } from '../../src/remote/remote-error.js';
-import { startFaultServer, type FaultServer } from '../support/fault-server.js';
+import { startFaultServer, type FaultServer } from '../fakes/fault-server.js';
 import { checkRamp } from '../support/ramp.js';
-import { collect, rejectsKind } from './helpers.js';
+import { collect, rejectsKind } from '../support/remote-asserts.js';
 
 const SIZE = 1024 * 1024 + 1000;
 

@@ -11,7 +11,7 @@ import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import type { RemoteEntry } from '../../src/remote/remote.js';
 import { nginxAvailable, startNginx, type NginxHandle } from '../support/nginx.js';
 import { checkRamp, writeRampFile } from '../support/ramp.js';
-import { collect, rejectsKind } from './helpers.js';
+import { collect, rejectsKind } from '../support/remote-asserts.js';
 
 const RAMP_SIZE = 3 * 1024 * 1024 + 123;
 const NAMES: Record<string, number> = {

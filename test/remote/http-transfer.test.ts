@@ -10,9 +10,9 @@ import { Deferred, within } from '../../src/base/async.js';
 import { HttpRemote } from '../../src/remote/http/http-remote.js';
 import { FileWriteError, RemoteError, type RemoteErrorKind } from '../../src/remote/remote-error.js';
 import type { FileTransfer, Fingerprint } from '../../src/remote/remote.js';
-import { startFaultServer, type FaultServer } from '../support/fault-server.js';
+import { startFaultServer, type FaultServer } from '../fakes/fault-server.js';
 import { checkRamp } from '../support/ramp.js';
-import { collect, rejectsKind } from './helpers.js';
+import { collect, rejectsKind } from '../support/remote-asserts.js';
 
 const KiB = 1024;
 const SIZE = 3 * 1024 * KiB + 123;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { LocalRemote } from '../../src/remote/local/local-remote.js';
 import { checkRamp, writeRampFile } from '../support/ramp.js';
-import { collect, rejectsKind } from './helpers.js';
+import { collect, rejectsKind } from '../support/remote-asserts.js';
 
 void describe('LocalRemote', () => {
   let base: string;

@@ -3,6 +3,7 @@
 // Exits 0 when everything matched; prints the first mismatch and exits 1 otherwise.
 import { openSync, readSync, writeSync, fstatSync, statSync, readdirSync, closeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { rampByte } from './ramp.js';
 
 const [mnt, idArg, seedArg, sharedArg] = process.argv.slice(2);
 if (!mnt || !idArg || !seedArg || !sharedArg) throw new Error('usage: client-mixed <mnt> <id> <seed> <sharedSize>');
@@ -13,7 +14,6 @@ const rand = (n: number): number => {
   state = (state * 1103515245 + 12345) % 2147483648;
   return state % n;
 };
-const sharedByte = (off: number): number => (off * 2654435761) >>> 24;
 
 function fail(msg: string): never {
   process.stdout.write(`client ${id}: ${msg}\n`);
@@ -53,7 +53,7 @@ for (let step = 0; step < 60; step++) {
     const n = readSync(sfd, buf, 0, len, off);
     closeSync(sfd);
     if (n !== len) fail(`shared read ${n} of ${len}`);
-    for (let i = 0; i < n; i++) if (buf[i] !== sharedByte(off + i)) fail(`shared byte at ${off + i}`);
+    for (let i = 0; i < n; i++) if (buf[i] !== rampByte(off + i)) fail(`shared byte at ${off + i}`);
   } else {
     if (step % 20 === 9) {
       const cut = rand(Math.max(1, size));

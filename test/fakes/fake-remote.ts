@@ -1,12 +1,12 @@
 // A fake Remote for deterministic data-layer tests. Objects are ramp data (byte i of an object
-// with seed s is rampAt(i, s)). Each read() is recorded as a FakeRead; in 'auto' mode its body
+// with seed s is rampByte(i, s), support/ramp.ts). Each read() is recorded as a FakeRead; in 'auto' mode its body
 // delivers everything in `chunkBytes` pieces, in 'manual' mode nothing moves until the test
 // calls deliver()/fail()/stall on that read. Every body honours its AbortSignal and is counted
 // while open, so tests can assert that aborted downloads really closed their request.
 import { Deferred, raceAbort } from '../../src/base/async.js';
 import { RemoteError } from '../../src/remote/remote-error.js';
 import type { Fingerprint, ReadRangeOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../../src/remote/remote.js';
-import { rampAt, rampBuffer } from './ramp.js';
+import { rampBuffer } from '../support/ramp.js';
 
 export interface FakeObject {
   size: number;
@@ -174,4 +174,3 @@ export class FakeRemote implements Remote {
   async close(): Promise<void> {}
 }
 
-export { rampAt };

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Deferred, Gate } from '../../src/base/async.js';
-import { rampBuffer } from './ramp.js';
+import { rampBuffer } from '../support/ramp.js';
 
 export interface StallHandle {
   /** Open it to let the stalled body continue. */

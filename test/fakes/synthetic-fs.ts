@@ -1,15 +1,15 @@
 // A minimal FuseOps for measuring the kernel layer alone: a root directory with one large
-// synthetic file whose bytes come from a static 1 MiB pattern (no generator cost, no copies),
+// synthetic file whose bytes repeat the first 1 MiB of the ramp (no generator cost, no copies),
 // and a small file for stat loops. Timeouts are configurable so stat() can be forced to make
 // LOOKUP + GETATTR round trips.
-import { Errno } from '../src/base/errno.js';
-import { FsError } from '../src/base/fs-error.js';
-import { asFh, asIno, ROOT_INO, type Ino } from '../src/base/ids.js';
-import { DT, S_IFDIR, S_IFREG } from '../src/kernel/abi.js';
-import type { Attr, AttrOut, DirentSink, EntryOut, FuseOps, OpenOut, RequestContext } from '../src/kernel/ops.js';
+import { Errno } from '../../src/base/errno.js';
+import { FsError } from '../../src/base/fs-error.js';
+import { asFh, asIno, ROOT_INO, type Ino } from '../../src/base/ids.js';
+import { DT, S_IFDIR, S_IFREG } from '../../src/kernel/abi.js';
+import { rampBuffer } from '../support/ramp.js';
+import type { Attr, AttrOut, DirentSink, EntryOut, FuseOps, OpenOut, RequestContext } from '../../src/kernel/ops.js';
 
-const PATTERN = Buffer.alloc(1 << 20);
-for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = (i * 2654435761) >>> 24;
+const PATTERN = rampBuffer(0, 1 << 20);
 
 export class SyntheticFs implements FuseOps {
   readonly #bigSize: number;

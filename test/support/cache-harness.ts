@@ -1,5 +1,5 @@
-// Shared helpers of the data-layer tests: a DataCache in a fresh temp dir, fd counting via
-// /proc/self/fd, "every gauge is zero" and ramp checks.
+// Harness of the data-layer tests: a DataCache in a fresh temp dir, fd counting via
+// /proc/self/fd, "every gauge is zero" and a seeded PRNG. Ramp checks are in ramp.ts.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,6 @@ import type { DataConfig } from '../../src/data/config.js';
 import { DataCache, type DataStats } from '../../src/data/data-cache.js';
 import type { DataHooks } from '../../src/data/hooks.js';
 import type { Remote } from '../../src/remote/remote.js';
-import { firstRampMismatch } from './ramp.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -72,11 +71,6 @@ const GAUGES: (keyof DataStats)[] = [
 export function assertGaugesZero(stats: DataStats, where: string): void {
   const nonZero = GAUGES.filter((g) => stats[g] !== 0).map((g) => `${g}=${stats[g]}`);
   assert.deepEqual(nonZero, [], `gauges not back to zero ${where}`);
-}
-
-export function assertRamp(buf: Uint8Array, start: number, seed: number, what: string): void {
-  const bad = firstRampMismatch(buf, start, seed);
-  assert.equal(bad, -1, `${what}: wrong byte at offset ${start + bad}`);
 }
 
 /** A small seeded PRNG (mulberry32) so random workloads are reproducible. */
