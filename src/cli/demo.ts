@@ -1,10 +1,12 @@
 // `fusestream demo`: starts an embedded HTTP server with a generated dataset on 127.0.0.1
 // (demo-server.ts) and mounts it on ./mnt through the real http remote and the on-disk cache,
 // then prints what to try. With --tour (or CI=true) it runs a short tour of real syscalls from
-// a child shell, unmounts and exits with the tour's status.
+// a child shell, unmounts and exits with the tour's status. Every setting but the cache dir is
+// the mount's default (base/settings.ts).
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { resolveSettings } from '../base/settings.js';
 import type { Logger } from '../observability/logger.js';
 import { runUntilStopped } from './run-mounted.js';
 import { startDemoServer } from './demo-server.js';
@@ -36,11 +38,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const m = await startMount({
       remote: http.url,
       mountpoint: mnt,
-      cacheDir: o.cacheDir,
-      deadlineSeconds: 30,
-      attrTtlSeconds: 10,
-      dirTtlSeconds: 10,
-      allowOther: false,
+      settings: resolveSettings({ cacheDir: o.cacheDir }),
       logger: o.logger,
     });
     try {

@@ -1,9 +1,11 @@
 // The composition root: parses the command line, builds the pieces and runs them.
 // Commands: `mount` (a remote, read-only), `demo` (the README's main job), `memfs` (an
 // in-memory read-write filesystem, for trying the kernel layer) and `unmount`. Settings of
-// `mount` and their precedence live in settings.ts. Exit codes: 0 clean unmount, 2 a usage or
-// mount problem the user can fix (message on stderr), 1 anything else.
+// `mount` and `memfs` come from the one table in base/settings.ts; settings.ts turns it into
+// options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
+// 2 a usage or mount problem the user can fix (message on stderr), 1 anything else.
 import { Command, Option } from 'commander';
+import { LOG_LEVELS, type Settings } from '../base/settings.js';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { MemoryFs } from '../core/memory-fs.js';
@@ -12,7 +14,7 @@ import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
-import { LOG_LEVELS, applyConfigFile, mountOptions, parseSeconds, parseSize } from './settings.js';
+import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -29,57 +31,52 @@ export async function main(argv: string[]): Promise<void> {
     .description('Mount a remote (http(s)://… or a local directory) read-only, in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
     .argument('<remote>', 'http(s)://host/path/ or a local directory')
     .argument('<mountpoint>', 'an existing empty directory');
-  for (const opt of mountOptions()) mountCmd.addOption(opt);
-  mountCmd.action(async (remote: string, mountpoint: string, o: MountFlags) => {
-    const logger = createLogger({ level: o.logLevel });
+  addSettingOptions(mountCmd, 'mount');
+  mountCmd.action(async (remote: string, mountpoint: string, _o: unknown, cmd: Command) => {
+    let settings: Settings;
     try {
-      process.exitCode = await runMount({
-        remote,
-        mountpoint,
-        cacheDir: o.cacheDir,
-        cacheMaxSizeBytes: o.cacheMaxSize,
-        deadlineSeconds: o.deadline,
-        attrTtlSeconds: o.attrTtl,
-        dirTtlSeconds: o.dirTtl,
-        downloadConcurrency: o.downloadConcurrency,
-        readAheadMaxBytes: o.readAheadMax,
-        allowOther: o.allowOther,
-        logger,
-      });
+      settings = settingsFromOptions(cmd, 'mount');
+    } catch (err) {
+      fail(err);
+    }
+    const logger = createLogger({ level: settings.logLevel });
+    try {
+      process.exitCode = await runMount({ remote, mountpoint, settings, logger });
     } catch (err) {
       fail(err);
     }
     logger.flush();
   });
 
-  program
+  const memfsCmd = program
     .command('memfs')
     .description('Mount an in-memory read-write filesystem (for trying and testing the FUSE layer).')
-    .argument('<mountpoint>', 'an existing empty directory')
-    .option('--ramp-file <size>', 'add /ramp.bin, a read-only generated file of this size', parseSize)
-    .option('--files <count>', 'add /many/ with this many small files', (v) => Number.parseInt(v, 10))
-    .option('--deadline <seconds>', 'per-request deadline', parseSeconds, 30)
-    .addOption(new Option('--reader <kind>', '/dev/fuse reader design').choices(['uvpipe', 'worker']).default('uvpipe'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .option('--allow-other', 'let other users access the mount', false)
-    .action(async (mountpoint: string, o: { rampFile?: number; files?: number; deadline: number; reader: 'uvpipe' | 'worker'; logLevel: LogLevelName; allowOther: boolean }) => {
-      const logger = createLogger({ level: o.logLevel });
-      const fs = new MemoryFs({ attrTtlMs: 1000, entryTtlMs: 1000 });
-      if (o.rampFile !== undefined) fs.addFile('ramp.bin', { size: o.rampFile, generator: (off) => (off * 2654435761) >>> 24 });
-      if (o.files !== undefined) {
-        fs.addDir('many');
-        for (let i = 0; i < o.files; i++) fs.addFile(`many/f${i}`, Buffer.from(`file ${i}\n`));
-      }
-      let server: FuseServer;
-      try {
-        server = await FuseServer.start({ mountpoint, ops: fuseOpsFor(fs), logger, reader: o.reader, deadlineMs: o.deadline * 1000, allowOther: o.allowOther });
-      } catch (err) {
-        fail(err);
-      }
-      process.stdout.write(`mounted on ${server.mountpoint} (reader ${o.reader}); Ctrl-C unmounts\n`);
-      process.exitCode = await runUntilStopped(server, logger);
-      logger.flush();
-    });
+    .argument('<mountpoint>', 'an existing empty directory');
+  addSettingOptions(memfsCmd, 'memfs');
+  memfsCmd.action(async (mountpoint: string, _o: unknown, cmd: Command) => {
+    let s: Settings;
+    try {
+      s = settingsFromOptions(cmd, 'memfs');
+    } catch (err) {
+      fail(err);
+    }
+    const logger = createLogger({ level: s.logLevel });
+    const fs = new MemoryFs({ attrTtlMs: 1000, entryTtlMs: 1000 });
+    if (s.rampFileBytes !== undefined) fs.addFile('ramp.bin', { size: s.rampFileBytes, generator: (off) => (off * 2654435761) >>> 24 });
+    if (s.fileCount !== undefined) {
+      fs.addDir('many');
+      for (let i = 0; i < s.fileCount; i++) fs.addFile(`many/f${i}`, Buffer.from(`file ${i}\n`));
+    }
+    let server: FuseServer;
+    try {
+      server = await FuseServer.start({ mountpoint, ops: fuseOpsFor(fs), logger, reader: s.reader, deadlineMs: s.deadlineMs, allowOther: s.allowOther });
+    } catch (err) {
+      fail(err);
+    }
+    process.stdout.write(`mounted on ${server.mountpoint} (reader ${s.reader}); Ctrl-C unmounts\n`);
+    process.exitCode = await runUntilStopped(server, logger);
+    logger.flush();
+  });
 
   program
     .command('demo')
@@ -120,20 +117,6 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   await program.parseAsync(argv);
-}
-
-/** The mount command's option values, after flags, environment and config file. */
-export interface MountFlags {
-  cacheDir: string;
-  cacheMaxSize: number;
-  deadline: number;
-  attrTtl: number;
-  dirTtl: number;
-  downloadConcurrency: number;
-  readAheadMax: number;
-  logLevel: LogLevelName;
-  allowOther: boolean;
-  config?: string;
 }
 
 function fail(err: unknown): never {

@@ -1,36 +1,36 @@
 // `fusestream mount <remote> <mountpoint>`: the composition root of a real mount. It is the
 // only place that picks a remote implementation. Ownership: this function creates the remote,
 // the data cache, the core filesystem and the server, and closes them in reverse order.
-import { mkdirSync, statSync } from 'node:fs';
+// Settings arrive resolved (base units, validated); this file maps them onto the pieces and
+// adds no defaults of its own. The cache directory is created by the data layer (DataCache.open,
+// mode 0700), not here.
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Settings } from '../base/settings.js';
 import type { Logger } from '../observability/logger.js';
 import type { Remote } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import { HttpRemote } from '../remote/http/http-remote.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
-import { DataConfigError, resolveDataConfig } from '../data/config.js';
+import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
 import { RemoteFs } from '../core/remote-fs.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
-import { defaultCacheDir } from './settings.js';
 import { UsageError } from './usage-error.js';
 
 /** Kernel readahead of the mount: 1 MiB READs for sequential reads (see FuseServer). */
 const KERNEL_READ_AHEAD_KB = 1024;
 
+/** The kernel session's deadline is a backstop this far behind the data layer's own. */
+const SESSION_BACKSTOP_MS = 1000;
+
 export interface MountCommandOptions {
   remote: string;
   mountpoint: string;
-  cacheDir?: string;
-  cacheMaxSizeBytes?: number;
-  deadlineSeconds: number;
-  attrTtlSeconds: number;
-  dirTtlSeconds: number;
-  downloadConcurrency?: number;
-  readAheadMaxBytes?: number;
-  allowOther: boolean;
+  /** From resolveSettings / the CLI; memfs-only fields are ignored. */
+  settings: Settings;
   logger: Logger;
 }
 
@@ -70,20 +70,17 @@ export interface StartedMount {
 /** Builds remote → data cache → core → bridge → mounted server. The caller owns the result. */
 export async function startMount(o: MountCommandOptions): Promise<StartedMount> {
   const log = o.logger;
+  const s = o.settings;
   const remote = makeRemote(o.remote, log);
   let data: DataCache | undefined;
   try {
     // Fail fast with a clear message when the remote is unreachable or not a directory.
-    await remote.list('', AbortSignal.timeout(o.deadlineSeconds * 1000)).catch((err: unknown) => {
+    await remote.list('', AbortSignal.timeout(s.deadlineMs)).catch((err: unknown) => {
       const why = err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
       throw new UsageError(`cannot list the remote ${remote.id} (${why})`, { cause: err });
     });
-    const cacheDir = resolve(o.cacheDir ?? defaultCacheDir());
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    const config: Record<string, number> = { operationDeadlineMs: Math.max(1, Math.round(o.deadlineSeconds * 1000)) };
-    if (o.cacheMaxSizeBytes !== undefined) config.cacheCapBytes = o.cacheMaxSizeBytes;
-    if (o.downloadConcurrency !== undefined) config.downloadConcurrency = o.downloadConcurrency;
-    if (o.readAheadMaxBytes !== undefined) config.readAheadMaxBytes = o.readAheadMaxBytes;
+    const cacheDir = resolve(s.cacheDir);
+    const config = dataConfigFrom(s);
     try {
       resolveDataConfig(config);
     } catch (err) {
@@ -95,16 +92,15 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       remote,
       data,
       logger: log,
-      config: { attrTtlMs: o.attrTtlSeconds * 1000, entryTtlMs: o.attrTtlSeconds * 1000, dirTtlMs: o.dirTtlSeconds * 1000 },
+      config: { attrTtlMs: s.attrTtlMs, entryTtlMs: s.attrTtlMs, dirTtlMs: s.dirTtlMs },
     });
     const server = await FuseServer.start({
       mountpoint: o.mountpoint,
       ops: fuseOpsFor(fs),
       logger: log,
-      // The session's deadline is a backstop one second behind the data layer's own.
-      deadlineMs: o.deadlineSeconds * 1000 + 1000,
+      deadlineMs: s.deadlineMs + SESSION_BACKSTOP_MS,
       readOnly: true,
-      allowOther: o.allowOther,
+      allowOther: s.allowOther,
       fsName: remote.id,
       describeNode: (ino) => fs.describe(ino),
       kernelReadAheadKb: KERNEL_READ_AHEAD_KB,

@@ -1,67 +1,126 @@
-// Settings of `fusestream mount`: one table of options, three sources, one precedence:
+// The command-line face of the settings table (base/settings.ts): commander options, their
+// environment variables, the config file and `--help` are all generated from that table, so a
+// setting is added in one place. Three sources, one precedence:
 //   command-line flag  >  environment (FUSESTREAM_*)  >  config file  >  built-in default.
 // Flags and environment go through commander (each option names its variable, and `--help`
-// shows it with the default). The config file is JSON whose keys are the long flag names
-// without dashes ({"cache-max-size": "10G", "deadline": 20}); its values are parsed by the
-// very same parsers as flags and enter commander with source 'config', which commander lets
+// shows it with the default). The config file is JSON whose keys are the setting keys
+// ({"cache-max-size": "10G", "deadline": 20}); its values are parsed by the very same parser as
+// flags (`parseSettingText`) and enter commander with source 'config', which commander lets
 // the environment and the command line override.
 //
 // The file is `--config FILE`, else $FUSESTREAM_CONFIG, else
 // $XDG_CONFIG_HOME/fusestream/config.json (~/.config/…) when that exists. A named file that
 // is missing, unreadable JSON, an unknown key or a bad value is a UsageError naming the file
 // and key: a typo never silently falls back to a default.
+//
+// Invariants: commander values stay in user units (seconds for durations); they become a
+// `Settings` (base units) only through `settingsFromOptions`, which also reports the source of
+// each value a cross-field rule refused. A bad value names its source and key: commander says
+// "option '--x <v>'" or "from env 'FUSESTREAM_X'", the config file says "config file F: x".
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import {
+  SettingError,
+  defaultConfigPath,
+  defaultText,
+  defaultUserValue,
+  envName,
+  parseBoolean,
+  parseSettingText,
+  settingSpecs,
+  settingsFromUserValues,
+  type SettingCommand,
+  type SettingSpec,
+  type Settings,
+  type UserValue,
+} from '../base/settings.js';
 import { UsageError } from './usage-error.js';
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-export function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`"${v}" is not a size (examples: 4096, 512M, 10G)`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1;
-  return Math.floor(Number(m[1]) * unit);
+/** The commander option of one table entry: flag, help, environment variable and default. */
+export function settingOption(spec: SettingSpec): Option {
+  const flags = spec.kind === 'boolean' ? `--${spec.key}` : `--${spec.key} <${spec.arg ?? spec.kind}>`;
+  const opt = new Option(flags, spec.help).env(spec.env);
+  if (spec.kind === 'choice') opt.choices(spec.choices);
+  else if (spec.kind !== 'boolean') opt.argParser((text: string) => parseForCommander(spec, text));
+  const value = defaultUserValue(spec);
+  if (value !== undefined) opt.default(value, spec.kind === 'size' ? defaultText(spec) : undefined);
+  return opt;
 }
 
-export function parseSeconds(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a number of seconds`);
-  return n;
+function parseForCommander(spec: SettingSpec, text: string): UserValue {
+  try {
+    return parseSettingText(spec, text);
+  } catch (err) {
+    if (err instanceof SettingError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
 }
 
-export function parseCount(v: string): number {
-  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`"${v}" is not a positive whole number`);
-  return Number(v);
+/**
+ * Adds the options of `command` to `cmd`. Commander sets a boolean option to true whenever
+ * its variable exists, whatever it says; the listener added here (which runs after
+ * commander's own) reads the variable's text instead, so FUSESTREAM_ALLOW_OTHER=false is false
+ * and =maybe is an error naming the variable.
+ */
+export function addSettingOptions(cmd: Command, command: SettingCommand): Command {
+  for (const spec of settingSpecs(command)) {
+    const opt = settingOption(spec);
+    cmd.addOption(opt);
+    if (spec.kind !== 'boolean') continue;
+    cmd.on(`optionEnv:${opt.name()}`, () => {
+      const text = process.env[spec.env] ?? '';
+      try {
+        cmd.setOptionValueWithSource(opt.attributeName(), parseBoolean(text), 'env');
+      } catch (err) {
+        if (!(err instanceof SettingError)) throw err;
+        cmd.error(`error: option '${opt.flags}' value '${text}' from env '${spec.env}' is invalid. ${err.message}`, { code: 'commander.invalidArgument' });
+      }
+    });
+  }
+  return cmd;
 }
 
-export function defaultCacheDir(): string {
-  const base = process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache');
-  return join(base, 'fusestream');
+/**
+ * The Settings of `command` from `cmd`'s parsed option values (user units, keyed by attribute
+ * name). A cross-field rule that fails is a UsageError that names where each value came from.
+ */
+export function settingsFromOptions(cmd: Command, command: SettingCommand): Settings {
+  const values: Record<string, UserValue | undefined> = {};
+  const opts = cmd.opts<Record<string, unknown>>();
+  for (const spec of settingSpecs(command)) {
+    const v = opts[attributeName(cmd, spec)];
+    if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') values[spec.key] = v;
+  }
+  try {
+    return settingsFromUserValues(values);
+  } catch (err) {
+    if (!(err instanceof SettingError)) throw err;
+    const from = err.keys.map((k) => `${k} from ${sourceOf(cmd, k)}`).join(', ');
+    throw new UsageError(`bad settings: ${err.message}${from === '' ? '' : ` (${from})`}`, { cause: err });
+  }
 }
 
-function defaultConfigPath(): string {
-  const base = process.env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config');
-  return join(base, 'fusestream', 'config.json');
+function attributeName(cmd: Command, spec: SettingSpec): string {
+  const opt = cmd.options.find((o) => o.long === `--${spec.key}`);
+  if (opt === undefined) throw new Error(`setting ${spec.key} is not an option of ${cmd.name()}`);
+  return opt.attributeName();
 }
 
-const env = (name: string): string => `FUSESTREAM_${name}`;
+const configSources = new WeakMap<Command, string>();
 
-/** The options of `fusestream mount`, each with its environment variable. */
-export function mountOptions(): Option[] {
-  return [
-    new Option('--cache-dir <dir>', 'where cached bytes and their catalogue live').env(env('CACHE_DIR')).default(defaultCacheDir()),
-    new Option('--cache-max-size <size>', 'hard cap on cached bytes (e.g. 512M, 10G)').env(env('CACHE_MAX_SIZE')).argParser(parseSize).default(10 * 1024 ** 3, '10G'),
-    new Option('--deadline <seconds>', 'per-operation deadline: no syscall waits longer').env(env('DEADLINE')).argParser(parseSeconds).default(30),
-    new Option('--attr-ttl <seconds>', 'how long attributes and names are trusted').env(env('ATTR_TTL')).argParser(parseSeconds).default(10),
-    new Option('--dir-ttl <seconds>', 'how long a directory listing is reused').env(env('DIR_TTL')).argParser(parseSeconds).default(10),
-    new Option('--download-concurrency <n>', 'concurrent remote requests').env(env('DOWNLOAD_CONCURRENCY')).argParser(parseCount).default(8),
-    new Option('--read-ahead-max <size>', 'largest read-ahead window per open file').env(env('READ_AHEAD_MAX')).argParser(parseSize).default(8 * 1024 ** 2, '8M'),
-    new Option('--log-level <level>', 'log level').env(env('LOG_LEVEL')).choices(LOG_LEVELS).default('info'),
-    new Option('--allow-other', 'let other users access the mount').env(env('ALLOW_OTHER')).default(false),
-    new Option('--config <file>', 'settings file (JSON, keys are these flags without dashes)').env(env('CONFIG')),
-  ];
+function sourceOf(cmd: Command, key: string): string {
+  const opt = cmd.options.find((o) => o.long === `--${key}`);
+  const source = opt === undefined ? undefined : cmd.getOptionValueSource(opt.attributeName());
+  switch (source) {
+    case 'cli':
+      return 'the command line';
+    case 'env':
+      return `$${envName(key)}`;
+    case 'config':
+      return `config file ${configSources.get(cmd) ?? '?'}`;
+    default:
+      return 'the default';
+  }
 }
 
 /** The config file named by argv/env, or the default one if it exists; undefined when none. */
@@ -72,7 +131,7 @@ function configPath(argv: readonly string[]): { path: string; named: boolean } |
     if (a === '--config' && i + 1 < argv.length) return { path: argv[i + 1] as string, named: true };
     if (a.startsWith('--config=')) return { path: a.slice('--config='.length), named: true };
   }
-  const fromEnv = process.env[env('CONFIG')];
+  const fromEnv = process.env[envName('config')];
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, named: true };
   const def = defaultConfigPath();
   return existsSync(def) ? { path: def, named: false } : undefined;
@@ -80,7 +139,7 @@ function configPath(argv: readonly string[]): { path: string; named: boolean } |
 
 /**
  * Loads the config file (if any) into `cmd`'s option values with source 'config'. Call before
- * parsing `argv`, which must be the mount command's own arguments.
+ * parsing `argv`, which must be the mount command's own arguments, after `addSettingOptions`.
  */
 export function applyConfigFile(cmd: Command, argv: readonly string[]): string | undefined {
   const found = configPath(argv);
@@ -94,27 +153,26 @@ export function applyConfigFile(cmd: Command, argv: readonly string[]): string |
     throw new UsageError(`config file ${path}: ${why}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(`config file ${path}: must be a JSON object of settings`);
-  const byName = new Map(cmd.options.filter((o) => o.long !== undefined && o.long !== '--config').map((o) => [(o.long as string).slice(2), o]));
+  const byKey = new Map(settingSpecs('mount').filter((s) => s.key !== 'config').map((s) => [s.key, s]));
   for (const [key, raw] of Object.entries(data as Record<string, unknown>)) {
-    const opt = byName.get(key);
-    if (opt === undefined) throw new UsageError(`config file ${path}: unknown setting "${key}" (known: ${[...byName.keys()].join(', ')})`);
-    cmd.setOptionValueWithSource(opt.attributeName(), configValue(opt, raw, `config file ${path}: ${key}`), 'config');
+    const spec = byKey.get(key);
+    if (spec === undefined) throw new UsageError(`config file ${path}: unknown setting "${key}" (known: ${[...byKey.keys()].join(', ')})`);
+    cmd.setOptionValueWithSource(attributeName(cmd, spec), configValue(spec, raw, `config file ${path}: ${key}`), 'config');
   }
+  configSources.set(cmd, path);
   return path;
 }
 
-function configValue(opt: Option, raw: unknown, where: string): unknown {
-  if (opt.isBoolean()) {
+function configValue(spec: SettingSpec, raw: unknown, where: string): UserValue {
+  if (spec.kind === 'boolean') {
     if (typeof raw !== 'boolean') throw new UsageError(`${where}: must be true or false`);
     return raw;
   }
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new UsageError(`${where}: must be a string or a number`);
-  const text = String(raw);
-  if (opt.argChoices !== undefined && !opt.argChoices.includes(text)) throw new UsageError(`${where}: must be one of ${opt.argChoices.join(', ')}`);
-  if (opt.parseArg === undefined) return text;
   try {
-    return opt.parseArg(text, undefined);
+    return parseSettingText(spec, String(raw));
   } catch (err) {
-    throw new UsageError(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof SettingError) throw new UsageError(`${where}: ${err.message}`, { cause: err });
+    throw err;
   }
 }

@@ -1,5 +1,11 @@
 // CoreConfig: the filesystem-level knobs (TTLs handed to the kernel, ownership and modes
 // shown for remote objects), with documented defaults. One object; the CLI fills it.
+// The TTLs users set (attr-ttl, dir-ttl) take their defaults from base/settings.ts, where they
+// are written once; the entry TTL follows the attribute TTL, as the CLI sets it.
+import { defaultSettings } from '../base/settings.js';
+
+const userDefaults = defaultSettings();
+
 export interface CoreConfig {
   /** How long the kernel may cache attributes (and we trust a listing's attributes). */
   attrTtlMs: number;
@@ -18,10 +24,10 @@ export interface CoreConfig {
 }
 
 export const DEFAULT_CORE_CONFIG: Readonly<CoreConfig> = Object.freeze({
-  attrTtlMs: 10_000,
-  entryTtlMs: 10_000,
+  attrTtlMs: userDefaults.attrTtlMs,
+  entryTtlMs: userDefaults.attrTtlMs,
   negativeTtlMs: 5_000,
-  dirTtlMs: 10_000,
+  dirTtlMs: userDefaults.dirTtlMs,
   uid: process.getuid?.() ?? 0,
   gid: process.getgid?.() ?? 0,
   fileMode: 0o444,

@@ -1,12 +1,19 @@
 // DataConfig: every size, bound and timeout the data layer uses, in one object with
-// documented defaults. The CLI maps its flags/env/config file onto this; nothing in src/data
-// hard-codes a number that is not derived from here.
+// documented defaults; nothing in src/data hard-codes a number that is not derived from here.
+// Two kinds of field:
+// - user-facing ones (cache cap, deadline, download concurrency, read-ahead max) are settings:
+//   their defaults come from base/settings.ts `defaultSettings()` through `dataConfigFrom`, the
+//   one map from Settings to this object, which the CLI uses too. No default is written here.
+// - internal tuning knobs (chunk size, retry timings, …) are not user settings; their
+//   defaults are written here and only here.
 //
 // Invariants (checked by `resolveDataConfig`):
 // - all sizes and counts are positive integers; chunkSizeBytes divides nothing in particular
 //   but every download is aligned to it;
 // - readAheadInitialBytes <= readAheadMaxBytes <= readAheadBudgetBytes;
 // - perFileCapBytes <= cacheCapBytes; chunkSizeBytes <= maxRequestBytes.
+
+import { defaultSettings, type Settings } from '../base/settings.js';
 
 export interface DataConfig {
   /**
@@ -65,19 +72,31 @@ export interface DataConfig {
 
 const MiB = 1024 * 1024;
 
+/** The DataConfig fields that are user settings. */
+export type UserDataConfig = Pick<DataConfig, 'cacheCapBytes' | 'perFileCapBytes' | 'operationDeadlineMs' | 'downloadConcurrency' | 'readAheadMaxBytes'>;
+
+/** The data layer's part of the user settings (already in bytes and ms). */
+export function dataConfigFrom(s: Pick<Settings, 'cacheMaxSizeBytes' | 'deadlineMs' | 'downloadConcurrency' | 'readAheadMaxBytes'>): UserDataConfig {
+  return {
+    cacheCapBytes: s.cacheMaxSizeBytes,
+    // One object may fill the whole cache: there is no separate per-file setting.
+    perFileCapBytes: s.cacheMaxSizeBytes,
+    // A 0 s deadline (which turns the kernel session's off) still needs a positive bound here.
+    operationDeadlineMs: Math.max(1, s.deadlineMs),
+    downloadConcurrency: s.downloadConcurrency,
+    readAheadMaxBytes: s.readAheadMaxBytes,
+  };
+}
+
 export const DEFAULT_DATA_CONFIG: Readonly<DataConfig> = Object.freeze({
+  ...dataConfigFrom(defaultSettings()),
   chunkSizeBytes: 1 * MiB,
   randomAlignBytes: 4096,
   maxRequestBytes: 8 * MiB,
   offThreadMinBytes: 256 * 1024,
   readAheadInitialBytes: 128 * 1024,
-  readAheadMaxBytes: 8 * MiB,
   readAheadBudgetBytes: 64 * MiB,
-  downloadConcurrency: 8,
   downloadQueueMax: 64,
-  operationDeadlineMs: 30_000,
-  cacheCapBytes: 10 * 1024 * MiB,
-  perFileCapBytes: 10 * 1024 * MiB,
   cleanupIntervalMs: 60_000,
   cleanupTargetRatio: 0.9,
   retryBaseMs: 100,
