@@ -309,7 +309,7 @@ export class MemoryFs implements FileSystem {
     return this.#handles.size;
   }
 
-  /** What INIT negotiated, once the kernel sent it. */
+  /** The directory that holds `path` (setup helpers only: they throw plain errors). */
   #resolveParent(path: string): { parent: Node; name: string } {
     const parts = path.split('/').filter((p) => p !== '');
     const name = parts.pop();

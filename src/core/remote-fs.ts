@@ -88,6 +88,9 @@ export interface RemoteFsOptions {
 
 const joinPath = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 
+/** Longest name in bytes (Linux NAME_MAX). */
+const NAME_MAX = 255;
+
 /** Stats run at once to complete one directory's attributes (the remote bounds connections too). */
 const STAT_CONCURRENCY = 8;
 
@@ -235,7 +238,9 @@ export class RemoteFs implements FileSystem {
     const c = this.#config;
     const a = node.attrs;
     const mode = a.type === 'dir' ? S_IFDIR | c.dirMode : a.type === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | c.fileMode;
-    return { ino: node.ino, size: a.size, atimeMs: a.mtimeMs, mtimeMs: a.mtimeMs, ctimeMs: a.mtimeMs, mode, nlink: a.type === 'dir' ? 2 : 1, uid: c.uid, gid: c.gid };
+    // A directory's links (2 + subdirectories) are not known without listing it: 1 is the
+    // convention for "not counted" (find then skips its leaf optimisation), never a wrong 2.
+    return { ino: node.ino, size: a.size, atimeMs: a.mtimeMs, mtimeMs: a.mtimeMs, ctimeMs: a.mtimeMs, mode, nlink: 1, uid: c.uid, gid: c.gid };
   }
 
   /** An entry for `node`; the caller hands it out, so it counts one kernel reference. */
@@ -245,6 +250,7 @@ export class RemoteFs implements FileSystem {
   }
 
   async lookup(op: OpContext, parent: Ino, name: string): Promise<EntryOut> {
+    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError(Errno.ENAMETOOLONG);
     const node = await this.#resolve(parent, name, op.signal);
     if (node) return this.#entry(node);
     // A negative entry: the kernel caches "no such name" for negativeTtl.

@@ -1,0 +1,45 @@
+// The read subset of the conformance scenarios on RemoteFs (the filesystem over a Remote) with a
+// local directory as the remote and a real cache: called directly (no kernel), and through a
+// mount. A read-only remote answers what it can (stat, readdir, read, errnos of lookups) exactly
+// as the reference model does; the writing scenarios need 'writable' and say so when skipped.
+import { after, before } from 'node:test';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/observability/logger.js';
+import { LocalRemote } from '../../src/remote/local/local-remote.js';
+import { DataCache } from '../../src/data/data-cache.js';
+import { RemoteFs } from '../../src/core/remote-fs.js';
+import { CoreDriver } from '../support/core-driver.js';
+import type { FsDriver } from '../support/fs-driver.js';
+import { openMountDriver } from '../support/mount-driver.js';
+import { rampBuffer } from '../support/ramp.js';
+import { FIXTURE } from './fixture.js';
+import { runConformance } from './scenarios.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fusestream-conformance-'));
+  for (const d of FIXTURE.dirs) mkdirSync(join(dir, 'remote', d), { recursive: true });
+  for (const f of FIXTURE.files) writeFileSync(join(dir, 'remote', f.path), rampBuffer(0, f.size, f.seed));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A RemoteFs over the fixture on disk, with its own cache; `wrap` makes the driver. */
+async function remoteFsDriver(name: string, wrap: (fs: RemoteFs) => Promise<FsDriver>): Promise<FsDriver> {
+  const remote = new LocalRemote({ root: join(dir, 'remote') });
+  const data = await DataCache.open({ cacheDir: join(dir, `cache-${name}`), remote, logger: silentLogger() });
+  const fs = new RemoteFs({ remote, data, logger: silentLogger(), config: { negativeTtlMs: 0 } });
+  const driver = await wrap(fs);
+  const dispose = driver.dispose.bind(driver);
+  driver.dispose = async () => {
+    await dispose();
+    await fs.close();
+    await data.close();
+    await remote.close();
+  };
+  return driver;
+}
+
+runConformance('RemoteFs over a local directory, direct', () => remoteFsDriver('direct', (fs) => Promise.resolve(new CoreDriver(fs))), []);
+runConformance('RemoteFs over a local directory, mounted', () => remoteFsDriver('mounted', (fs) => openMountDriver(fs)), []);
