@@ -60,3 +60,17 @@ export class FileWriteError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * The error for work stopped by `signal`: kind 'timeout' when the signal fired because a time
+ * bound passed (AbortSignal.timeout, or a reason that is itself a timeout), else 'aborted'.
+ * A deadline that passes is an I/O failure (EIO), not an interrupted call (EINTR): programs
+ * retry EINTR forever.
+ */
+export function abortError(signal: AbortSignal, what: string, cause: unknown = signal.reason): RemoteError {
+  const reason: unknown = signal.reason;
+  const timedOut = reason instanceof Error && (reason.name === 'TimeoutError' || (reason instanceof RemoteError && reason.kind === 'timeout'));
+  return timedOut
+    ? new RemoteError('timeout', `${what}: no answer within its time bound`, { cause })
+    : new RemoteError('aborted', `${what}: aborted`, { cause });
+}

@@ -9,7 +9,7 @@
 // - When the consumer stops early (break/return/throw), the body is destroyed so the socket is
 //   released; the iterator owns the body from the moment it is created.
 import type { Readable } from 'node:stream';
-import { RemoteError } from '../remote-error.js';
+import { RemoteError, abortError } from '../remote-error.js';
 import { mapBodyError } from './http-errors.js';
 
 export async function* countedBody(body: Readable, expected: number, signal: AbortSignal, what: string): AsyncGenerator<Uint8Array, void, undefined> {
@@ -27,7 +27,7 @@ export async function* countedBody(body: Readable, expected: number, signal: Abo
   } finally {
     discardBody(body);
   }
-  if (signal.aborted) throw new RemoteError('aborted', `${what}: aborted`, { cause: signal.reason });
+  if (signal.aborted) throw abortError(signal, what);
   if (received < expected) throw new RemoteError('protocol', `${what}: body ended after ${received} of ${expected} bytes`);
 }
 

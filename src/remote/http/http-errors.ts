@@ -1,7 +1,7 @@
 // The one place where undici/socket errors and HTTP statuses become RemoteError kinds.
 // Every wrap keeps the original as `cause`.
 import type { IncomingHttpHeaders } from 'node:http';
-import { RemoteError, isRemoteError } from '../remote-error.js';
+import { RemoteError, isRemoteError, abortError } from '../remote-error.js';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const UNAVAILABLE_CODES = new Set([
@@ -36,7 +36,7 @@ function isTlsCode(code: string): boolean {
 /** Maps an error thrown by `pool.request` (before any body byte) to a RemoteError. */
 export function mapRequestError(err: unknown, signal: AbortSignal, what: string): RemoteError {
   if (isRemoteError(err)) return err;
-  if (signal.aborted) return new RemoteError('aborted', `${what}: aborted`, { cause: err });
+  if (signal.aborted) return abortError(signal, what, err);
   const code = errorCode(err) ?? '';
   if (TIMEOUT_CODES.has(code)) return new RemoteError('timeout', `${what}: ${code}`, { cause: err });
   if (code === 'UND_ERR_ABORTED' || (err instanceof Error && err.name === 'AbortError')) {
@@ -58,7 +58,7 @@ export function mapRequestError(err: unknown, signal: AbortSignal, what: string)
  */
 export function mapBodyError(err: unknown, signal: AbortSignal, what: string): RemoteError {
   if (isRemoteError(err)) return err;
-  if (signal.aborted) return new RemoteError('aborted', `${what}: aborted`, { cause: err });
+  if (signal.aborted) return abortError(signal, what, err);
   const code = errorCode(err) ?? '';
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
     return new RemoteError('protocol', `${what}: body ended early (${code})`, { cause: err });

@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
 import type { FileTransfer, ReadRangeOptions, ReadToFileOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../remote.js';
-import { RemoteError } from '../remote-error.js';
+import { RemoteError, abortError } from '../remote-error.js';
 import { encodePathSegment, splitPath } from '../names.js';
 import { countedBody, discardBody, readText } from './counted-body.js';
 import { headerValue, mapRequestError, statusError } from './http-errors.js';
@@ -261,7 +261,7 @@ export class HttpRemote implements Remote {
 
   async #request(method: 'GET' | 'HEAD', urlPath: string, headers: Record<string, string>, signal: AbortSignal, what: string): Promise<Dispatcher.ResponseData> {
     if (this.#closed) throw new RemoteError('unavailable', `${what}: remote is closed`, { retryable: false });
-    if (signal.aborted) throw new RemoteError('aborted', `${what}: aborted`, { cause: signal.reason });
+    if (signal.aborted) throw abortError(signal, what);
     if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
     try {
       // reset: false keeps the connection after HEAD too (undici otherwise closes it after

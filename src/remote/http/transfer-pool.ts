@@ -20,7 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { Deferred, within } from '../../base/async.js';
 import type { Logger } from '../../observability/logger.js';
 import type { FileTransfer, Fingerprint, ReadToFileOptions } from '../remote.js';
-import { FileWriteError, RemoteError } from '../remote-error.js';
+import { FileWriteError, RemoteError, abortError } from '../remote-error.js';
 import type { FromWorker, ToWorker, TransferFailure, TransferJob, TransferWorkerSetup } from './transfer-messages.js';
 
 /** How long close() waits for workers to end their transfers before terminating them. */
@@ -110,7 +110,7 @@ export class TransferPool {
     }
     const signal = options.signal;
     if (signal.aborted) {
-      t.result.reject(new RemoteError('aborted', `${job.what}: aborted`, { cause: signal.reason }));
+      t.result.reject(abortError(signal, job.what));
       return t;
     }
     t.onAbort = () => this.#abort(t);
@@ -197,7 +197,7 @@ export class TransferPool {
     const i = this.#waiting.indexOf(t);
     if (i >= 0) {
       this.#waiting.splice(i, 1);
-      this.#settle(t, new RemoteError('aborted', `${t.job.what}: aborted`, { cause: t.options.signal.reason }));
+      this.#settle(t, abortError(t.options.signal, t.job.what));
       return;
     }
     t.slot?.send({ t: 'abort', id: t.id }); // 'end' follows

@@ -20,7 +20,7 @@ import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
 import { type EntryType, type Fingerprint, type ReadRangeOptions, type Remote, type RemoteCapabilities, type RemoteEntry, type RemoteReadStream, type RemoteStat } from '../remote.js';
 import { sameVersion } from '../fingerprint.js';
-import { RemoteError, isRemoteError } from '../remote-error.js';
+import { RemoteError, isRemoteError, abortError } from '../remote-error.js';
 import { isRefused, splitPath, validateName } from '../names.js';
 
 export interface LocalRemoteOptions {
@@ -185,7 +185,7 @@ function entryType(st: Stats): EntryType | undefined {
 }
 
 function checkAborted(signal: AbortSignal, what: string): void {
-  if (signal.aborted) throw new RemoteError('aborted', `${what}: aborted`, { cause: signal.reason });
+  if (signal.aborted) throw abortError(signal, what);
 }
 
 async function wrapFs<T>(fn: () => Promise<T>, what: string): Promise<T> {
