@@ -56,7 +56,7 @@ describe('a remote that never answers', () => {
         'the stalled lookup to fail at its deadline',
       );
       assert.ok(err !== undefined, 'the lookup failed');
-      assert.equal(toFsError(err).errno, Errno.EIO, `errno for ${String(err)}`);
+      assert.equal(toFsError(err).errno, Errno.EIO, `errno for ${err instanceof Error ? err.message : "a non-error"}`);
     } finally {
       await fs.close();
       await data.close();
