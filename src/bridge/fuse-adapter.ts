@@ -5,8 +5,12 @@
 // - every error passes through THE mapping (errno-map.ts) exactly once, so the kernel layer
 //   only ever sees FsError (answered with its errno) or its own errors;
 // - an op the filesystem leaves undefined stays undefined, and the kernel answers ENOSYS.
+// - a handle opened for a request that was answered meanwhile (interrupt, deadline) is
+//   released at once, and a created entry's reference given back: the kernel never saw them.
 // It holds no state and takes no locks; semantics (attributes, cookies, references) are the
 // core's.
+import { Errno } from '../base/errno.js';
+import { FsError } from '../base/fs-error.js';
 import type { Ino } from '../base/ids.js';
 import { FOPEN_DIRECT_IO, FOPEN_KEEP_CACHE } from '../kernel/abi.js';
 import type { FuseOps, OpenOut } from '../kernel/ops.js';
@@ -35,6 +39,16 @@ async function mapped<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Runs `release` for a reply nobody will receive, and gives the (unsent) error for it. */
+async function undo(signal: AbortSignal, release: () => Promise<void> | void | undefined): Promise<FsError> {
+  try {
+    await release();
+  } catch {
+    // The handle is gone either way; the request already has its answer.
+  }
+  return new FsError(Errno.EINTR, 'answered before the handle was ready; released it', { cause: signal.reason, level: 'debug' });
+}
+
 export function fuseOpsFor(fs: FileSystem): FuseOps {
   const ops: Record<string, unknown> = {};
   for (const name of PASS_THROUGH) {
@@ -42,12 +56,36 @@ export function fuseOpsFor(fs: FileSystem): FuseOps {
     ops[name] = (...args: unknown[]) => mapped(() => (fs[name] as AnyOp).apply(fs, args));
   }
   const out = ops as FuseOps;
-  if (fs.open) out.open = (ctx, ino: Ino, flags: number) => mapped(async () => openOut(await fs.open!(ctx, ino, flags)));
-  if (fs.opendir) out.opendir = (ctx, ino: Ino, flags: number) => mapped(async () => openOut(await fs.opendir!(ctx, ino, flags)));
+  // A reply that comes after the request's signal fired (INTERRUPT, deadline, unmount) is
+  // dropped by the session: the kernel never learns the handle, so nobody would release it.
+  // Undo it here. The check is sound: the session writes the reply in the same macrotask in
+  // which this continuation runs, and signals only fire from other macrotasks.
+  if (fs.open) {
+    out.open = (ctx, ino: Ino, flags: number) =>
+      mapped(async () => {
+        const r = await fs.open!(ctx, ino, flags);
+        if (ctx.signal.aborted) throw await undo(ctx.signal, () => fs.release?.(ctx, ino, r.fh, flags));
+        return openOut(r);
+      });
+  }
+  if (fs.opendir) {
+    out.opendir = (ctx, ino: Ino, flags: number) =>
+      mapped(async () => {
+        const r = await fs.opendir!(ctx, ino, flags);
+        if (ctx.signal.aborted) throw await undo(ctx.signal, () => fs.releasedir?.(ctx, ino, r.fh, flags));
+        return openOut(r);
+      });
+  }
   if (fs.create) {
     out.create = (ctx, parent: Ino, name: string, mode: number, flags: number, umask: number) =>
       mapped(async () => {
         const r = await fs.create!(ctx, parent, name, mode, flags, umask);
+        if (ctx.signal.aborted) {
+          throw await undo(ctx.signal, async () => {
+            await fs.release?.(ctx, r.entry.nodeid, r.open.fh, flags);
+            if (r.entry.nodeid !== 0n) fs.forget?.(r.entry.nodeid, 1n);
+          });
+        }
         return { entry: r.entry, open: openOut(r.open) };
       });
   }
