@@ -20,7 +20,10 @@
 //   attributes. Unknown mtimes show the mount time, never 1970.
 // - A file's cache identity is (remote, path, fingerprint). open() confirms the fingerprint
 //   with a stat when the known attributes are not exact or older than attrTtl; a changed
-//   fingerprint gives a new cache file and no FOPEN_KEEP_CACHE (the kernel drops its pages).
+//   fingerprint gives a new cache file.
+// - The kernel's page cache never mixes versions: KEEP_CACHE only when the inode's pages can
+//   hold nothing but the opened version; an open while another version is still open reads
+//   with direct I/O (see #pageCacheOnOpen).
 // - Every handle is closed exactly once (release, or close() at unmount).
 // - Lookup references: +1 for every positive EntryOut returned by lookup and for every
 //   READDIRPLUS entry the sink accepted (never for "." and "..", which carry nodeid 0);
@@ -59,7 +62,23 @@ interface Handle {
   fh: Fh;
   inode: Inode;
   reader: FileReader;
+  /** fingerprintKey of the version this handle reads. */
+  version: string;
 }
+
+/**
+ * What the kernel's page cache of one inode can hold. The page cache is per inode, not per
+ * handle: every handle's reads fill it. `version` is the only version whose pages it can hold,
+ * or MIXED once two versions were open at the same time; `open` counts open handles per
+ * version. Kept in a WeakMap on the Inode object, so it goes when the kernel forgets the
+ * inode (and with it the inode's pages).
+ */
+interface PageCacheState {
+  version: string | undefined;
+  open: Map<string, number>;
+}
+
+const MIXED = 'mixed';
 
 interface DirEntry {
   name: string;
@@ -108,8 +127,7 @@ export class RemoteFs implements FileSystem {
   readonly #statsInFlight = new Map<string, Promise<InodeAttrs>>();
   readonly #handles = new Map<Fh, Handle>();
   readonly #dirHandles = new Map<Fh, DirHandle>();
-  /** Fingerprint key of the last open per path, for FOPEN_KEEP_CACHE. */
-  readonly #lastOpened = new Map<string, string>();
+  readonly #pageCache = new WeakMap<Inode, PageCacheState>();
   #nextFh = 1n;
   #dirSnapshots = 0;
   /** Shown for times the remote does not give (never 1970). */
@@ -398,14 +416,46 @@ export class RemoteFs implements FileSystem {
     if (node.attrs.remoteMtimeMs !== undefined) fp.mtimeMs = node.attrs.remoteMtimeMs;
     if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
-    const key = fingerprintKey(fp);
-    const keepCache = this.#lastOpened.get(node.path) === key;
-    this.#lastOpened.set(node.path, key);
+    const version = fingerprintKey(fp);
+    const { keepCache, directIo } = this.#pageCacheOnOpen(node, version);
     const fh = asFh(this.#nextFh++);
-    this.#handles.set(fh, { fh, inode: node, reader });
+    this.#handles.set(fh, { fh, inode: node, reader, version });
     this.#inodes.handleOpened(node);
-    this.#log.debug({ fh, path: node.path, debugId: reader.debugId, keepCache }, 'opened');
-    return { fh, keepCache };
+    this.#log.debug({ fh, path: node.path, debugId: reader.debugId, keepCache, directIo }, 'opened');
+    return directIo ? { fh, directIo } : { fh, keepCache };
+  }
+
+  /**
+   * Decides how an open of `version` may use the kernel's page cache, so that no read ever
+   * returns pages of another version:
+   * - another version is still open (a slow reader of the old one): this handle bypasses the
+   *   page cache (direct I/O), and the cache is MIXED from now on;
+   * - the cache can hold only this version: KEEP_CACHE;
+   * - otherwise the open drops the inode's pages (no KEEP_CACHE) and the cache holds only this
+   *   version from now on.
+   */
+  #pageCacheOnOpen(node: Inode, version: string): { keepCache: boolean; directIo: boolean } {
+    let st = this.#pageCache.get(node);
+    if (st === undefined) {
+      st = { version: undefined, open: new Map() };
+      this.#pageCache.set(node, st);
+    }
+    st.open.set(version, (st.open.get(version) ?? 0) + 1);
+    if ([...st.open.keys()].some((v) => v !== version)) {
+      st.version = MIXED;
+      return { keepCache: false, directIo: true };
+    }
+    if (st.version === version) return { keepCache: true, directIo: false };
+    st.version = version;
+    return { keepCache: false, directIo: false };
+  }
+
+  #pageCacheOnClose(node: Inode, version: string): void {
+    const st = this.#pageCache.get(node);
+    if (st === undefined) return;
+    const n = (st.open.get(version) ?? 0) - 1;
+    if (n > 0) st.open.set(version, n);
+    else st.open.delete(version);
   }
 
   async read(op: OpContext, _ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer> {
@@ -417,7 +467,8 @@ export class RemoteFs implements FileSystem {
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
         h.inode.attrsAt = -Infinity;
-        this.#lastOpened.delete(h.inode.path);
+        const st = this.#pageCache.get(h.inode);
+        if (st !== undefined) st.version = MIXED;
       }
       throw err;
     }
@@ -431,6 +482,7 @@ export class RemoteFs implements FileSystem {
     const h = this.#handles.get(fh);
     if (!h) return;
     this.#handles.delete(fh);
+    this.#pageCacheOnClose(h.inode, h.version);
     this.#inodes.handleClosed(h.inode);
     await h.reader.close();
   }
