@@ -21,6 +21,11 @@ export interface CoreConfig {
   /** Permission bits shown for files and directories of a read-only remote. */
   fileMode: number;
   dirMode: number;
+  /**
+   * Directory entries kept in cached listings over all directories; past it the oldest
+   * listings go first (a crawl of a huge tree must not grow memory without bound).
+   */
+  listingCacheMaxEntries: number;
 }
 
 export const DEFAULT_CORE_CONFIG: Readonly<CoreConfig> = Object.freeze({
@@ -32,4 +37,5 @@ export const DEFAULT_CORE_CONFIG: Readonly<CoreConfig> = Object.freeze({
   gid: process.getgid?.() ?? 0,
   fileMode: 0o444,
   dirMode: 0o555,
+  listingCacheMaxEntries: 200_000,
 });

@@ -90,6 +90,17 @@ export class InodeTable {
     return node;
   }
 
+  /**
+   * The live inode for `node`'s number: `node` itself, put back if FORGET dropped it meanwhile
+   * (an open directory's snapshot still holds it), or the object that replaced it.
+   */
+  revive(node: Inode): Inode {
+    const live = this.#byIno.get(node.ino);
+    if (live !== undefined) return live;
+    this.#byIno.set(node.ino, node);
+    return node;
+  }
+
   /** The kernel took one more reference (a LOOKUP reply or a READDIRPLUS entry). */
   ref(node: Inode): void {
     node.nlookup += 1n;

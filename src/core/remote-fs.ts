@@ -122,7 +122,9 @@ export class RemoteFs implements FileSystem {
   readonly #data: DataCache;
   readonly #log: Logger;
   readonly #clock: Clock;
+  /** Cached listings, oldest first (re-inserted when refreshed); see #keepListing. */
   readonly #listings = new Map<string, Listing>();
+  #listedEntries = 0;
   readonly #listingsInFlight = new Map<string, Promise<Listing>>();
   readonly #statsInFlight = new Map<string, Promise<InodeAttrs>>();
   readonly #handles = new Map<Fh, Handle>();
@@ -171,13 +173,36 @@ export class RemoteFs implements FileSystem {
       pending = this.#remote.list(path, shared).then(
         (entries) => {
           const listing: Listing = { entries: new Map(entries.map((e) => [e.name, e])), names: entries.map((e) => e.name), at: this.#clock.now() };
-          this.#listings.set(path, listing);
+          this.#keepListing(path, listing);
           return listing;
         },
       ).finally(() => this.#listingsInFlight.delete(path));
       this.#listingsInFlight.set(path, pending);
     }
     return raceAbort(pending, signal);
+  }
+
+  /** Caches `listing` as the newest, then drops the oldest ones past the entry budget. */
+  #keepListing(path: string, listing: Listing): void {
+    this.#dropListing(path);
+    this.#listings.set(path, listing);
+    this.#listedEntries += listing.names.length;
+    for (const [oldest] of this.#listings) {
+      if (this.#listedEntries <= this.#config.listingCacheMaxEntries || oldest === path) break;
+      this.#dropListing(oldest);
+    }
+  }
+
+  #dropListing(path: string): void {
+    const old = this.#listings.get(path);
+    if (old === undefined) return;
+    this.#listings.delete(path);
+    this.#listedEntries -= old.names.length;
+  }
+
+  /** Listings cached and the entries they hold (memory bound: listingCacheMaxEntries). */
+  get listingCache(): { listings: number; entries: number } {
+    return { listings: this.#listings.size, entries: this.#listedEntries };
   }
 
   #attrsFromEntry(e: RemoteEntry, exactListing: boolean): InodeAttrs {
@@ -314,7 +339,7 @@ export class RemoteFs implements FileSystem {
 
   #forgetListingOf(path: string): void {
     const slash = path.lastIndexOf('/');
-    this.#listings.delete(slash < 0 ? '' : path.slice(0, slash));
+    this.#dropListing(slash < 0 ? '' : path.slice(0, slash));
   }
 
   /** Opens directory `ino` for reading; pair with releasedir. */
@@ -371,9 +396,11 @@ export class RemoteFs implements FileSystem {
         if (!sink.add(dirent)) return;
         continue;
       }
-      const entry: EntryOut = { nodeid: e.inode.ino, generation: 0n, entryTtlMs: this.#config.entryTtlMs, attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(e.inode) };
+      // The snapshot may hold an inode that FORGET dropped since: hand out the live one.
+      const node = this.#inodes.revive(e.inode);
+      const entry: EntryOut = { nodeid: node.ino, generation: 0n, entryTtlMs: this.#config.entryTtlMs, attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(node) };
       if (!sink.add(dirent, entry)) return;
-      this.#inodes.ref(e.inode); // only entries the kernel accepted take a reference
+      this.#inodes.ref(node); // only entries the kernel accepted take a reference
     }
   }
 

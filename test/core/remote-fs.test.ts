@@ -162,6 +162,40 @@ describe('RemoteFs (core, no kernel)', () => {
     await fs.releasedir(op(), sub.nodeid, fh);
   });
 
+  test('an entry of an open directory that FORGET dropped meanwhile is handed out alive (no ESTALE later)', async () => {
+    const sub = await fs.lookup(op(), ROOT_INO, 'sub');
+    const f3 = await fs.lookup(op(), sub.nodeid, 'f3');
+    const { fh } = await fs.opendir(op(), sub.nodeid);
+    const page1 = new Sink(true, 3);
+    await fs.readdir(op(), sub.nodeid, fh, 0n, page1); // the snapshot now holds f3's inode
+    fs.forget(f3.nodeid, 1n);
+    assert.equal(fs.lookupCount(f3.nodeid), undefined, 'f3 was dropped from the live table');
+    const rest = new Sink(true);
+    await fs.readdir(op(), sub.nodeid, fh, 3n, rest);
+    const got = rest.got.find((g) => g.d.name === 'f3');
+    assert.equal(got?.e?.nodeid, f3.nodeid, 'the same inode number');
+    assert.equal(fs.lookupCount(f3.nodeid), 1n, 'live again, with the reference READDIRPLUS gave');
+    const a = await fs.getattr(op(), f3.nodeid, undefined);
+    assert.equal(a.attr.size, 7);
+    await fs.releasedir(op(), sub.nodeid, fh);
+  });
+
+  test('cached listings stay within their entry budget on a crawl, oldest dropped first', async () => {
+    const root = join(dir, 'remote');
+    for (let d = 0; d < 6; d++) {
+      mkdirSync(join(root, `crawl${d}`));
+      for (let i = 0; i < 4; i++) writeFileSync(join(root, `crawl${d}`, `x${i}`), 'x');
+    }
+    const small = new RemoteFs({ remote: new LocalRemote({ root }), data, logger: silentLogger(), clock, config: { listingCacheMaxEntries: 10 } });
+    for (let d = 0; d < 6; d++) {
+      const e = await small.lookup(op(), ROOT_INO, `crawl${d}`);
+      await small.lookup(op(), e.nodeid, 'x0'); // lists crawl<d>: 4 entries
+      assert.ok(small.listingCache.entries <= 10, `within budget after crawl${d}: ${JSON.stringify(small.listingCache)}`);
+    }
+    // The root (9 entries) and crawl5 (4) do not fit together: the older one, the root, went.
+    assert.deepEqual(small.listingCache, { listings: 1, entries: 4 });
+  });
+
   test('read-only: opening for writing, access W_OK and every changing op answer EROFS', async () => {
     const a = await fs.lookup(op(), ROOT_INO, 'a.txt');
     await assert.rejects(fs.open(op(), a.nodeid, O_WRONLY), errno(Errno.EROFS));
