@@ -2,7 +2,7 @@
 // refused, change detection by size+mtime, non-UTF-8 names refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
@@ -125,4 +125,46 @@ void describe('LocalRemote', () => {
     ctl.abort();
     await rejectsKind(it.next(), 'aborted', 'aborted local read');
   });
+});
+
+void describe('LocalRemote: a directory swapped for a symlink between the check and the use', () => {
+  // The hook runs exactly in the window between #resolve's realpath check and the open: it
+  // replaces `inside/` with a symlink to a directory outside the root holding the same names.
+  for (const op of ['read', 'list', 'stat'] as const) {
+    test(`${op} never reaches outside the root`, async () => {
+      const base = await mkdtemp(join(tmpdir(), 'fusestream-swap-'));
+      const root = join(base, 'root');
+      const outside = join(base, 'outside');
+      await mkdir(join(root, 'inside'), { recursive: true });
+      await mkdir(outside);
+      await writeFile(join(root, 'inside', 'f.txt'), 'inside bytes');
+      await writeFile(join(outside, 'f.txt'), 'SECRET outside');
+      let swapped = false;
+      const remote = new LocalRemote({
+        root,
+        hooks: {
+          afterResolve: async () => {
+            if (swapped) return;
+            swapped = true;
+            await rename(join(root, 'inside'), join(root, 'inside.old'));
+            await symlink(outside, join(root, 'inside'));
+          },
+        },
+      });
+      const signal = new AbortController().signal;
+      try {
+        if (op === 'read') {
+          await rejectsKind(remote.read('inside/f.txt', 0, 100, { signal }).then(async (r) => collect(r.body)), 'invalid', 'read through a swapped directory');
+        } else if (op === 'list') {
+          await rejectsKind(remote.list('inside', signal), 'invalid', 'list of a swapped directory');
+        } else {
+          await rejectsKind(remote.stat('inside/f.txt', signal), 'invalid', 'stat through a swapped directory');
+        }
+        assert.ok(swapped, 'the swap happened inside the window');
+      } finally {
+        await remote.close();
+        await rm(base, { recursive: true, force: true });
+      }
+    });
+  }
 });

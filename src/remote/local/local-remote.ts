@@ -6,6 +6,11 @@
 //   must stay under the root, and every intermediate directory is resolved with realpath and
 //   must stay under the real root (a symlinked directory cannot lead outside). The final
 //   component is never followed: stat/list use lstat, and reads open with O_NOFOLLOW.
+// - No check-then-use race: a directory swapped for a symlink between that check and the use
+//   cannot lead outside either. Every use goes through an fd whose real path is verified after
+//   opening it (/proc/self/fd/N): files are read through their verified fd, directories are
+//   listed and their entries lstat'ed through `/proc/self/fd/N/...` (resolved relative to the
+//   verified directory, like openat).
 // - Symlinks are reported as type 'symlink' and are not readable through read().
 // - Fingerprints are size + mtimeMs (no ETag). A read re-checks them when it opens the file and
 //   fails with 'changed' if the file is not the version the caller expects or if it shrinks
@@ -30,6 +35,8 @@ export interface LocalRemoteOptions {
   chunkBytes?: number;
   /** Parallel lstat calls while listing. Default 16. */
   statConcurrency?: number;
+  /** Test hooks: `afterResolve` runs between the path check and its use (a race window). */
+  hooks?: { afterResolve?(what: string): Promise<void> };
 }
 
 export class LocalRemote implements Remote {
@@ -40,6 +47,7 @@ export class LocalRemote implements Remote {
   readonly #chunkBytes: number;
   readonly #statConcurrency: number;
   #realRoot: Promise<string> | undefined;
+  readonly #hooks: NonNullable<LocalRemoteOptions['hooks']>;
 
   constructor(options: LocalRemoteOptions) {
     this.#root = resolvePath(options.root);
@@ -47,14 +55,14 @@ export class LocalRemote implements Remote {
     this.#logger = (options.logger ?? silentLogger()).child({ remote: this.id });
     this.#chunkBytes = options.chunkBytes ?? 256 * 1024;
     this.#statConcurrency = options.statConcurrency ?? 16;
+    this.#hooks = options.hooks ?? {};
   }
 
   async stat(path: string, signal: AbortSignal): Promise<RemoteStat> {
     const segs = splitPath(path);
     const what = `stat /${segs.join('/')}`;
     checkAborted(signal, what);
-    const abs = await this.#resolve(segs, what);
-    const st = await wrapFs(() => fsp.lstat(abs), what);
+    const st = await this.#inParent(segs, what, (at) => fsp.lstat(at));
     const type = entryType(st);
     if (type === undefined) throw new RemoteError('unsupported', `${what}: not a file, directory or symlink`);
     return { name: segs[segs.length - 1] ?? '', type, size: type === 'dir' ? 0 : st.size, mtimeMs: st.mtimeMs };
@@ -64,11 +72,9 @@ export class LocalRemote implements Remote {
     const segs = splitPath(path);
     const what = `readlink /${segs.join('/')}`;
     checkAborted(signal, what);
-    // Resolve the parent only: the link itself is read, never followed.
-    const parent = await this.#resolve(segs.slice(0, -1), what);
-    const name = segs[segs.length - 1];
-    if (name === undefined) throw new RemoteError('invalid', `${what}: the root is not a symlink`, { retryable: false });
-    return wrapFs(() => fsp.readlink(`${parent}${sep}${name}`), what);
+    // Through the parent only: the link itself is read, never followed.
+    if (segs.length === 0) throw new RemoteError('invalid', `${what}: the root is not a symlink`, { retryable: false });
+    return this.#inParent(segs, what, (at) => fsp.readlink(at));
   }
 
   async list(path: string, signal: AbortSignal): Promise<RemoteEntry[]> {
@@ -76,23 +82,25 @@ export class LocalRemote implements Remote {
     const what = `list /${segs.join('/')}`;
     checkAborted(signal, what);
     const abs = await this.#resolve(segs, what);
-    if (segs.length > 0) {
-      // readdir follows a symlink; lstat first so a link to elsewhere is never listed.
-      const st = await wrapFs(() => fsp.lstat(abs), what);
-      if (!st.isDirectory()) throw new RemoteError('invalid', `${what}: not a directory`, { retryable: false });
+    // O_NOFOLLOW|O_DIRECTORY: a symlink (to elsewhere) or a file is never listed.
+    const dir = await this.#openVerified(abs, fsc.O_RDONLY | fsc.O_DIRECTORY, what);
+    try {
+      const at = `/proc/self/fd/${dir.fd}`;
+      const dirents = await wrapFs(() => fsp.readdir(at, { withFileTypes: true, encoding: 'buffer' }), what);
+      const out: (RemoteEntry | undefined)[] = new Array<RemoteEntry | undefined>(dirents.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < dirents.length) {
+          const i = next++;
+          checkAborted(signal, what);
+          out[i] = await this.#entryOf(at, dirents[i] as Dirent<Buffer>, segs);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.#statConcurrency, dirents.length) }, worker));
+      return out.filter((e): e is RemoteEntry => e !== undefined);
+    } finally {
+      await dir.close();
     }
-    const dirents = await wrapFs(() => fsp.readdir(abs, { withFileTypes: true, encoding: 'buffer' }), what);
-    const out: (RemoteEntry | undefined)[] = new Array<RemoteEntry | undefined>(dirents.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < dirents.length) {
-        const i = next++;
-        checkAborted(signal, what);
-        out[i] = await this.#entryOf(abs, dirents[i] as Dirent<Buffer>, segs);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#statConcurrency, dirents.length) }, worker));
-    return out.filter((e): e is RemoteEntry => e !== undefined);
   }
 
   async read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
@@ -105,7 +113,7 @@ export class LocalRemote implements Remote {
     const { signal, expect } = options;
     checkAborted(signal, what);
     const abs = await this.#resolve(segs, what);
-    const st = await wrapFs(() => fsp.lstat(abs), what);
+    const st = await this.#inParent(segs, what, (at) => fsp.lstat(at));
     if (st.isSymbolicLink()) throw new RemoteError('invalid', `${what}: is a symlink`, { retryable: false });
     if (!st.isFile()) throw new RemoteError('invalid', `${what}: not a regular file`, { retryable: false });
     const fingerprint: Fingerprint = { size: st.size, mtimeMs: st.mtimeMs };
@@ -123,7 +131,7 @@ export class LocalRemote implements Remote {
 
   async *#body(abs: string, start: number, end: number, fp: Fingerprint, signal: AbortSignal, what: string): AsyncGenerator<Uint8Array, void, undefined> {
     if (start === end) return;
-    const fh = await wrapFs(() => fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW), what);
+    const fh = await this.#openVerified(abs, fsc.O_RDONLY, what);
     try {
       const st = await wrapFs(() => fh.stat(), what);
       if (!sameVersion(fp, { size: st.size, mtimeMs: st.mtimeMs })) throw new RemoteError('changed', `${what}: file changed before reading`);
@@ -174,6 +182,49 @@ export class LocalRemote implements Remote {
       throw new RemoteError('invalid', `${what}: path leads outside the root through a symlink`, { retryable: false });
     }
     return `${parentReal}${sep}${segs[segs.length - 1] ?? ''}`;
+  }
+
+  /**
+   * Opens `abs` (never following its last component) and checks where the fd really is: under
+   * the real root, whatever was swapped on the way since #resolve looked. Closes it otherwise.
+   */
+  async #openVerified(abs: string, flags: number, what: string): Promise<fsp.FileHandle> {
+    await this.#hooks.afterResolve?.(what);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(abs, flags | fsc.O_NOFOLLOW);
+    } catch (err) {
+      // O_NOFOLLOW on a symlink: ELOOP, or ENOTDIR with O_DIRECTORY. Say what it is.
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ELOOP' || code === 'ENOTDIR') && (await fsp.lstat(abs).then((st) => st.isSymbolicLink(), () => false))) {
+        throw new RemoteError('invalid', `${what}: is a symlink, not followed`, { cause: err, retryable: false });
+      }
+      throw mapFsError(err, what);
+    }
+    try {
+      const real = await wrapFs(() => fsp.readlink(`/proc/self/fd/${fh.fd}`), what);
+      const realRoot = await wrapFs(() => (this.#realRoot ??= fsp.realpath(this.#root)), what);
+      if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+        throw new RemoteError('invalid', `${what}: path leads outside the root (a directory was swapped for a symlink)`, { retryable: false });
+      }
+      return fh;
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  /** Runs `use` on the last component of `segs` inside its verified parent directory. */
+  async #inParent<T>(segs: readonly string[], what: string, use: (at: string) => Promise<T>): Promise<T> {
+    const name = segs[segs.length - 1];
+    if (name === undefined) return wrapFs(() => use(this.#root), what);
+    const abs = await this.#resolve(segs, what);
+    const parent = await this.#openVerified(abs.slice(0, abs.length - name.length - 1) || sep, fsc.O_RDONLY | fsc.O_DIRECTORY, what);
+    try {
+      return await wrapFs(() => use(`/proc/self/fd/${parent.fd}/${name}`), what);
+    } finally {
+      await parent.close();
+    }
   }
 }
 
