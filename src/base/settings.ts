@@ -52,6 +52,12 @@ export interface Settings {
   allowOther: boolean;
   /** The config file named by flag or environment (the CLI also looks at an XDG default). */
   configFile: string | undefined;
+  /** Start with the remote taken as unreachable: serve the cache, fail the rest at once. */
+  offline: boolean;
+  /** First delay between probes of an unreachable remote (doubling, jittered). */
+  probeMinMs: number;
+  /** Longest delay between probes of an unreachable remote. */
+  probeMaxMs: number;
   /** memfs: the /dev/fuse reader design. */
   reader: ReaderChoice;
   /** memfs: size of a generated read-only /ramp.bin, if wanted. */
@@ -180,6 +186,9 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   entry({ key: 'read-ahead-max', field: 'readAheadMaxBytes', kind: 'size', unit: 'bytes', arg: 'size', default: '8M', min: 1, commands: ['mount'], help: 'largest read-ahead window per open file' }),
   entry({ key: 'log-level', field: 'logLevel', kind: 'choice', choices: LOG_LEVELS, arg: 'level', default: 'info', commands: ['mount', 'memfs'], help: 'log level' }),
   entry({ key: 'allow-other', field: 'allowOther', kind: 'boolean', default: false, commands: ['mount', 'memfs'], help: 'let other users access the mount' }),
+  entry({ key: 'offline', field: 'offline', kind: 'boolean', default: false, commands: ['mount'], help: 'start offline: serve what the cache holds, fail what needs the network at once, probe the remote in the background' }),
+  entry({ key: 'probe-min', field: 'probeMinMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 1, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'first delay between probes of an unreachable remote (doubles, jittered)' }),
+  entry({ key: 'probe-max', field: 'probeMaxMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 60, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'longest delay between probes of an unreachable remote' }),
   entry({ key: 'config', field: 'configFile', kind: 'path', arg: 'file', commands: ['mount'], help: 'JSON settings file, keys are these flags without dashes (else $XDG_CONFIG_HOME/fusestream/config.json if present)' }),
   entry({ key: 'reader', field: 'reader', kind: 'choice', choices: READERS, arg: 'kind', default: 'uvpipe', commands: ['memfs'], help: '/dev/fuse reader design' }),
   entry({ key: 'ramp-file', field: 'rampFileBytes', kind: 'size', unit: 'bytes', arg: 'size', min: 0, commands: ['memfs'], help: 'add /ramp.bin, a read-only generated file of this size' }),

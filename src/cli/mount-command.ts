@@ -11,6 +11,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Remote } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import { HttpRemote } from '../remote/http/http-remote.js';
+import { GuardedRemote } from '../remote/guarded-remote.js';
+import { RemoteHealth } from '../remote/health.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
@@ -35,7 +37,16 @@ export interface MountCommandOptions {
 }
 
 
-export function makeRemote(spec: string, logger: Logger): Remote {
+/**
+ * The HTTP client's own timeouts, from the deadline: nothing the client waits for may take
+ * longer than the operation it serves (undici's defaults are minutes).
+ */
+function httpTimeouts(s: Settings): { connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number } {
+  const deadline = Math.max(1, s.deadlineMs);
+  return { connectTimeoutMs: Math.min(10_000, deadline), headersTimeoutMs: deadline, bodyTimeoutMs: deadline };
+}
+
+export function makeRemote(spec: string, logger: Logger, settings: Settings): Remote {
   if (/^https?:\/\//i.test(spec)) {
     let url: URL;
     try {
@@ -43,7 +54,7 @@ export function makeRemote(spec: string, logger: Logger): Remote {
     } catch (cause) {
       throw new UsageError(`"${spec}" is not a valid URL`, { cause });
     }
-    return new HttpRemote({ baseUrl: url.href, logger });
+    return new HttpRemote({ baseUrl: url.href, logger, timeouts: httpTimeouts(settings) });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new UsageError(`unsupported remote "${spec}": use http(s)://… or a local directory`);
@@ -71,14 +82,29 @@ export interface StartedMount {
 export async function startMount(o: MountCommandOptions): Promise<StartedMount> {
   const log = o.logger;
   const s = o.settings;
-  const remote = makeRemote(o.remote, log);
+  const inner = makeRemote(o.remote, log, s);
+  // Everything above sees the remote through its health state (the circuit breaker): while it
+  // is unreachable, what needs the network fails at once and a probe brings it back.
+  const health = new RemoteHealth({
+    remoteId: inner.id,
+    probe: (signal) => inner.stat('', signal),
+    logger: log,
+    probeMinMs: s.probeMinMs,
+    probeMaxMs: Math.max(s.probeMinMs, s.probeMaxMs),
+    probeTimeoutMs: Math.max(1, s.deadlineMs),
+  });
+  const remote = new GuardedRemote(inner, health);
   let data: DataCache | undefined;
   try {
-    // Fail fast with a clear message when the remote is unreachable or not a directory.
-    await remote.list('', AbortSignal.timeout(s.deadlineMs)).catch((err: unknown) => {
-      const why = err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
-      throw new UsageError(`cannot list the remote ${remote.id} (${why})`, { cause: err });
-    });
+    if (s.offline) {
+      health.force('offline', '--offline');
+    } else {
+      // Fail fast with a clear message when the remote is unreachable or not a directory.
+      await inner.list('', AbortSignal.timeout(Math.max(1, s.deadlineMs))).catch((err: unknown) => {
+        const why = err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
+        throw new UsageError(`cannot list the remote ${remote.id} (${why}); --offline mounts it anyway and serves what the cache holds`, { cause: err });
+      });
+    }
     const cacheDir = resolve(s.cacheDir);
     const config = dataConfigFrom(s);
     try {
@@ -91,6 +117,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     const fs = new RemoteFs({
       remote,
       data,
+      health,
       logger: log,
       config: { attrTtlMs: s.attrTtlMs, entryTtlMs: s.attrTtlMs, dirTtlMs: s.dirTtlMs },
     });

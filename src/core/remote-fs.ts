@@ -11,6 +11,9 @@
 // - One listing request per directory per dirTtl: concurrent lookups/readdirs of the same
 //   directory share one request (single flight), and a fresh listing answers lookups of
 //   missing names negatively without a request.
+// - Offline (the remote's health state says unreachable): listings and attributes seen before
+//   keep answering, stale; an open of a file whose version is known proceeds, so its cached
+//   bytes are served and only missing ones fail (at once: the remote's guard refuses).
 // - Exact attributes before the kernel caches them: a file whose listing gave no exact size
 //   (python's http.server, Apache's "1.2M", any page of links) is stat'ed (HEAD; single flight
 //   per path, at most STAT_CONCURRENCY at once per directory) before LOOKUP or READDIRPLUS
@@ -100,6 +103,8 @@ interface DirHandle {
 export interface RemoteFsOptions {
   remote: Remote;
   data: DataCache;
+  /** The remote's health state (the circuit breaker); while offline, what was seen is served. */
+  health?: { readonly offline: boolean };
   config?: Partial<CoreConfig>;
   logger: Logger;
   clock?: Clock;
@@ -120,6 +125,7 @@ export class RemoteFs implements FileSystem {
   readonly #inodes: InodeTable;
   readonly #remote: Remote;
   readonly #data: DataCache;
+  readonly #health: { readonly offline: boolean } | undefined;
   readonly #log: Logger;
   readonly #clock: Clock;
   /** Cached listings, oldest first (re-inserted when refreshed); see #keepListing. */
@@ -139,6 +145,7 @@ export class RemoteFs implements FileSystem {
     this.#config = { ...DEFAULT_CORE_CONFIG, ...o.config };
     this.#remote = o.remote;
     this.#data = o.data;
+    this.#health = o.health;
     this.#log = o.logger;
     this.#clock = o.clock ?? systemClock;
     this.#mountedAtMs = this.#clock.wallNow();
@@ -179,7 +186,18 @@ export class RemoteFs implements FileSystem {
       ).finally(() => this.#listingsInFlight.delete(path));
       this.#listingsInFlight.set(path, pending);
     }
-    return raceAbort(pending, signal);
+    try {
+      return await raceAbort(pending, signal);
+    } catch (err) {
+      // Unreachable remote: what we saw is still the best answer (stale, never "deleted").
+      if (cached !== undefined && this.#offline) return cached;
+      throw err;
+    }
+  }
+
+  /** The remote is unreachable (its health state says so). */
+  get #offline(): boolean {
+    return this.#health?.offline === true;
   }
 
   /** Caches `listing` as the newest, then drops the oldest ones past the entry budget. */
@@ -333,6 +351,8 @@ export class RemoteFs implements FileSystem {
       node.attrsAt = this.#clock.now();
     } catch (err) {
       if (err instanceof RemoteError && err.kind === 'not-found') this.#forgetListingOf(node.path);
+      // Unreachable remote: attributes that were exact stay the answer (stale, not unknown).
+      if (this.#offline && node.attrs.sizeKnown) return;
       throw err;
     }
   }

@@ -528,6 +528,9 @@ export class FileReader {
     try {
       return await this.#cache._read(this.#entry, this.#readAhead, offset, end, op, deadlineAt);
     } catch (err) {
+      // Its whole deadline spent waiting for remote bytes: the remote's health hears of it, so
+      // the kernel's page-by-page retries fail fast instead of each waiting a deadline.
+      if (deadline.signal.aborted) this.#cache.remote.reportTimeout?.(`read of ${this.path}`);
       // A read cut short by its own signal reports the signal's reason, whatever layer saw it.
       if (op.aborted && !(err instanceof ClosedError)) {
         const reason: unknown = op.reason;

@@ -21,6 +21,11 @@ export interface RemoteErrorOptions {
   /** Milliseconds the server asked us to wait (Retry-After). */
   retryAfterMs?: number;
   retryable?: boolean;
+  /**
+   * The connection itself failed (reset, closed, refused) rather than the server answering
+   * wrongly: evidence about reachability for the health state, whatever the kind.
+   */
+  connectionLost?: boolean;
 }
 
 export class RemoteError extends Error {
@@ -29,6 +34,7 @@ export class RemoteError extends Error {
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
   readonly retryable: boolean;
+  readonly connectionLost: boolean;
 
   constructor(kind: RemoteErrorKind, message: string, options: RemoteErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -36,6 +42,7 @@ export class RemoteError extends Error {
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
     this.retryable = options.retryable ?? RETRYABLE.has(kind);
+    this.connectionLost = options.connectionLost ?? false;
   }
 
   get code(): string {

@@ -99,5 +99,11 @@ export interface Remote {
   readToFile?(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer;
   /** The target text of a symlink, as stored (never resolved). Only remotes that list symlinks. */
   readlink?(path: string, signal: AbortSignal): Promise<string>;
+  /**
+   * A caller waited a whole deadline for this remote (a stall its own request may not have
+   * noticed yet: a body that stopped, a queue that never moved). Remotes with a health state
+   * (health.ts) count it as a timeout; others ignore it.
+   */
+  reportTimeout?(what: string): void;
   close(): Promise<void>;
 }

@@ -61,7 +61,7 @@ export function mapBodyError(err: unknown, signal: AbortSignal, what: string): R
   if (signal.aborted) return abortError(signal, what, err);
   const code = errorCode(err) ?? '';
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
-    return new RemoteError('protocol', `${what}: body ended early (${code})`, { cause: err });
+    return new RemoteError('protocol', `${what}: body ended early (${code})`, { cause: err, connectionLost: code !== 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' });
   }
   return mapRequestError(err, signal, what);
 }

@@ -33,7 +33,7 @@ export type ToWorker =
   | { t: 'abort'; id: number };
 
 export type TransferFailure =
-  | { remote: true; kind: RemoteErrorKind; message: string; status?: number; retryAfterMs?: number; retryable: boolean }
+  | { remote: true; kind: RemoteErrorKind; message: string; status?: number; retryAfterMs?: number; retryable: boolean; connectionLost: boolean }
   | { remote: false; message: string; code?: string };
 
 export type FromWorker =

@@ -228,7 +228,7 @@ export class TransferPool {
 
 function fromFailure(f: TransferFailure): Error {
   if (!f.remote) return new FileWriteError(f.message, f.code);
-  const opts: { status?: number; retryAfterMs?: number; retryable: boolean } = { retryable: f.retryable };
+  const opts: { status?: number; retryAfterMs?: number; retryable: boolean; connectionLost: boolean } = { retryable: f.retryable, connectionLost: f.connectionLost };
   if (f.status !== undefined) opts.status = f.status;
   if (f.retryAfterMs !== undefined) opts.retryAfterMs = f.retryAfterMs;
   return new RemoteError(f.kind, f.message, opts);

@@ -250,7 +250,7 @@ function localError(message: string, err: unknown): LocalFileError {
 
 function toFailure(err: Error): TransferFailure {
   if (isRemoteError(err)) {
-    const f: TransferFailure = { remote: true, kind: err.kind, message: err.message, retryable: err.retryable };
+    const f: TransferFailure = { remote: true, kind: err.kind, message: err.message, retryable: err.retryable, connectionLost: err.connectionLost };
     if (err.status !== undefined) f.status = err.status;
     if (err.retryAfterMs !== undefined) f.retryAfterMs = err.retryAfterMs;
     return f;
