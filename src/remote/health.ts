@@ -10,7 +10,8 @@
 //   an HTTP status, or any error marked `connectionLost`) or of the server (5xx, 429). One
 //   reset is not enough: a keep-alive connection the server closed as we reused it looks the
 //   same, and the data layer's retry will succeed.
-// - offline → online: a probe (the remote's cheapest request, `probe(signal)`) succeeds. Probes
+// - offline → online: a probe (the remote's cheapest request, `probe(signal)`) succeeds, or
+//   fails with an answer the server meant (a 404 or 403 proves it is reachable). Probes
 //   run in the background with full-jitter exponential backoff from `probeMinMs` doubling to
 //   `probeMaxMs`; each probe is bounded by `probeTimeoutMs`.
 // - Any request that succeeds while online resets the consecutive-failure count.
@@ -214,7 +215,9 @@ export class RemoteHealth {
           this.#goOnline('probe succeeded');
         } catch (err) {
           if (signal.aborted) return;
-          this.#log.debug({ err, attempt }, 'health probe failed');
+          // Any answer the server meant (a 404, a 403) proves it is reachable again.
+          if (isAnswer(err)) this.#goOnline(`probe answered (${err instanceof Error ? err.message : String(err)})`);
+          else this.#log.debug({ err, attempt }, 'health probe failed');
         } finally {
           bound.abort();
           await timer;
@@ -226,4 +229,11 @@ export class RemoteHealth {
       this.#probing = false;
     }
   }
+}
+
+/** An error that is still an answer from the server: not a timeout, not a failed connection or server error. */
+function isAnswer(err: unknown): boolean {
+  if (!isRemoteError(err)) return false;
+  if (err.connectionLost) return false;
+  return err.kind !== 'timeout' && err.kind !== 'unavailable' && err.kind !== 'aborted';
 }

@@ -3,7 +3,10 @@
 // test fixture for the failure paths, not a stand-in for real servers (see nginx.ts).
 //
 // Faults are queued: each request to an object takes the next queued fault (a fault with a
-// count applies to that many requests). Counters let tests check what the server saw; the
+// count applies to that many requests). An outage (`outage(kind)`) instead hits every request,
+// listings and HEADs included, until it is lifted: a black hole (accept, never answer), 503s,
+// resets, a 1 B/s trickle, or a refused port (the listener closes; `outage(undefined)` listens
+// again on the same port). Counters let tests check what the server saw; the
 // onRequest hook lets a test hold a request at a barrier before it is answered.
 // Invariants: stop() closes every socket and releases every stall, so no handler outlives it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -28,6 +31,9 @@ type Fault =
   | { kind: 'truncate'; bytes: number }
   | { kind: 'wrong-content-range' }
   | { kind: 'ignore-range' };
+
+/** A whole-server failure (see `outage`). */
+export type Outage = 'black-hole' | 'status-503' | 'reset' | 'trickle' | 'refused';
 
 interface QueuedFault {
   fault: Fault;
@@ -73,6 +79,9 @@ export class FaultServer {
   #changeEtagEvery = 0;
   #refuseHead = false;
   #port = 0;
+  #outage: Outage | undefined;
+  /** Requests held by a black hole, released (destroyed) when it is lifted or at stop. */
+  readonly #held = new Set<ServerResponse>();
 
   private constructor() {
     this.#server = createServer((req, res) => {
@@ -183,12 +192,43 @@ export class FaultServer {
     this.#faults.length = 0;
   }
 
+  /**
+   * Makes the whole server fail in one way until `outage(undefined)`. While refused, nothing
+   * listens on the port; lifting it listens again on the same port.
+   */
+  async outage(kind: Outage | undefined): Promise<void> {
+    const was = this.#outage;
+    this.#outage = kind;
+    if (was === 'black-hole' && kind !== 'black-hole') {
+      for (const res of this.#held) res.destroy();
+      this.#held.clear();
+    }
+    if (kind === 'refused' && was !== 'refused') {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeAllConnections();
+      for (const sock of this.#sockets) sock.destroy();
+      await closed;
+    }
+    if (was === 'refused' && kind !== 'refused') {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.#port, '127.0.0.1', () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+  }
+
   get pendingFaults(): number {
     return this.#faults.reduce((n, f) => n + f.remaining, 0);
   }
 
   async stop(): Promise<void> {
     this.clearFaults();
+    for (const res of this.#held) res.destroy();
+    this.#held.clear();
+    if (this.#outage === 'refused') return; // nothing listens, every socket is gone
     for (const g of this.#gates) g.open();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
@@ -234,6 +274,22 @@ export class FaultServer {
     const method = req.method ?? 'GET';
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     await this.onRequest?.({ method, path, headers: req.headers, n });
+    switch (this.#outage) {
+      case 'black-hole':
+        this.#held.add(res);
+        res.once('close', () => this.#held.delete(res));
+        return;
+      case 'status-503':
+        res.writeHead(503, { 'content-length': '0' }).end();
+        return;
+      case 'reset':
+        req.socket.resetAndDestroy();
+        return;
+      case 'trickle':
+      case 'refused':
+      case undefined:
+        break;
+    }
     if (path.endsWith('/') && method === 'GET') {
       // A directory: an nginx-style JSON listing of the objects directly under it, so the
       // fault server can back a whole mount. Listings are never faulted.
@@ -250,7 +306,7 @@ export class FaultServer {
       res.writeHead(405, { 'content-length': '0', allow: 'GET' }).end();
       return;
     }
-    const fault = this.#take();
+    const fault: Fault | undefined = this.#outage === 'trickle' ? { kind: 'trickle', bytesPerSec: 1 } : this.#take();
     if (fault?.kind === 'status') {
       const h: Record<string, string> = { 'content-length': '0' };
       if (fault.retryAfter !== undefined) h['retry-after'] = fault.retryAfter;

@@ -24,7 +24,7 @@ export interface RemoteMounted {
 export async function withRemoteMount<T>(
   remote: Remote,
   fn: (m: RemoteMounted) => Promise<T>,
-  o: { data?: Partial<DataConfig>; core?: Partial<CoreConfig>; cacheDir?: string; sessionDeadlineMs?: number } = {},
+  o: { data?: Partial<DataConfig>; core?: Partial<CoreConfig>; cacheDir?: string; sessionDeadlineMs?: number; health?: { readonly offline: boolean } } = {},
 ): Promise<T> {
   const tmp = tempDir();
   const mnt = join(tmp.path, 'mnt');
@@ -34,7 +34,7 @@ export async function withRemoteMount<T>(
   const data = await DataCache.open({ cacheDir, remote, logger, config: { operationDeadlineMs: 10_000, ...o.data } });
   let server: FuseServer | undefined;
   try {
-    const fs = new RemoteFs({ remote, data, logger, config: { attrTtlMs: 1000, entryTtlMs: 1000, dirTtlMs: 1000, ...o.core } });
+    const fs = new RemoteFs({ remote, data, logger, config: { attrTtlMs: 1000, entryTtlMs: 1000, dirTtlMs: 1000, ...o.core }, ...(o.health ? { health: o.health } : {}) });
     server = await FuseServer.start({
       mountpoint: mnt,
       ops: fuseOpsFor(fs),
