@@ -58,6 +58,8 @@ export interface Settings {
   probeMinMs: number;
   /** Longest delay between probes of an unreachable remote. */
   probeMaxMs: number;
+  /** How often the remote is rechecked for changes to what the kernel holds (0: never). */
+  pollIntervalMs: number;
   /** memfs: the /dev/fuse reader design. */
   reader: ReaderChoice;
   /** memfs: size of a generated read-only /ramp.bin, if wanted. */
@@ -186,6 +188,7 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   entry({ key: 'read-ahead-max', field: 'readAheadMaxBytes', kind: 'size', unit: 'bytes', arg: 'size', default: '8M', min: 1, commands: ['mount'], help: 'largest read-ahead window per open file' }),
   entry({ key: 'log-level', field: 'logLevel', kind: 'choice', choices: LOG_LEVELS, arg: 'level', default: 'info', commands: ['mount', 'memfs'], help: 'log level' }),
   entry({ key: 'allow-other', field: 'allowOther', kind: 'boolean', default: false, commands: ['mount', 'memfs'], help: 'let other users access the mount' }),
+  entry({ key: 'poll-interval', field: 'pollIntervalMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 30, min: 0, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'recheck what the kernel holds for remote changes this often (0: never); a change shows within it, whatever the TTLs' }),
   entry({ key: 'offline', field: 'offline', kind: 'boolean', default: false, commands: ['mount'], help: 'start offline: serve what the cache holds, fail what needs the network at once, probe the remote in the background' }),
   entry({ key: 'probe-min', field: 'probeMinMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 1, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'first delay between probes of an unreachable remote (doubles, jittered)' }),
   entry({ key: 'probe-max', field: 'probeMaxMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 60, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'longest delay between probes of an unreachable remote' }),

@@ -17,6 +17,8 @@ import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
 import { RemoteFs } from '../core/remote-fs.js';
+import { ChangePoller } from '../core/change-poller.js';
+import { KernelNotifier } from '../bridge/kernel-notifier.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
@@ -132,11 +134,18 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       describeNode: (ino) => fs.describe(ino),
       kernelReadAheadKb: KERNEL_READ_AHEAD_KB,
     });
+    // Remote changes reach the kernel's caches through notifications, sent off the request path.
+    const notifier = new KernelNotifier(server.session, log);
+    fs.attachKernel(notifier);
+    const poller = new ChangePoller({ poll: (signal, max) => fs.poll(signal, max), intervalMs: s.pollIntervalMs, health, logger: log });
+    poller.start();
     const owned = data;
     return {
       server,
       remote,
       close: async () => {
+        await poller.close();
+        await notifier.close();
         await owned.close();
         await remote.close();
       },

@@ -15,7 +15,7 @@
 // throw the precise errno (EROFS, EPERM...) instead wherever POSIX names one.
 // Every op honours `op.signal` (interrupt, deadline, unmount): after it fires the answer has
 // already been sent, so work may stop early.
-import type { Fh } from '../base/ids.js';
+import type { Fh, Ino } from '../base/ids.js';
 import type { EntryOut, FsOps } from '../base/fs-types.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -40,6 +40,16 @@ export interface OpenReply {
 export interface CreateReply {
   entry: EntryOut;
   open: OpenReply;
+}
+
+/**
+ * What the kernel has cached, as the core may ask to drop it: a file's pages and attributes,
+ * a name → inode entry (positive or negative). Sent off the request path (the bridge queues,
+ * coalesces and writes from a thread): call it from anywhere, never wait for it.
+ */
+export interface KernelCache {
+  invalidateInode(ino: Ino): void;
+  invalidateEntry(parent: Ino, name: string): void;
 }
 
 /** The core's filesystem contract (base/fs-types.ts has each operation's). */

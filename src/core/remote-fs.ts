@@ -51,8 +51,23 @@ import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
 import { ChangedError } from '../data/errors.js';
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from './config.js';
-import type { FileSystem, OpContext, OpenReply } from './filesystem.js';
+import type { FileSystem, KernelCache, OpContext, OpenReply } from './filesystem.js';
 import { InodeTable, type Inode, type InodeAttrs } from './inode-table.js';
+
+/** What one poll round did (for the poller's counters and logs). */
+export interface PollRound {
+  dirs: number;
+  requests: number;
+  added: number;
+  removed: number;
+  changed: number;
+  failed: number;
+}
+
+/** The listing says the same of an entry as before (type, size, mtime, ETag). */
+function sameEntry(a: RemoteEntry, b: RemoteEntry): boolean {
+  return a.type === b.type && a.size === b.size && a.mtimeMs === b.mtimeMs && a.etag === b.etag;
+}
 
 interface Listing {
   entries: Map<string, RemoteEntry>;
@@ -105,6 +120,11 @@ export interface RemoteFsOptions {
   data: DataCache;
   /** The remote's health state (the circuit breaker); while offline, what was seen is served. */
   health?: { readonly offline: boolean };
+  /**
+   * Paths with local changes the remote does not have yet: a poll never invalidates them from
+   * the remote (the write path's journal answers this; nothing has local changes before it).
+   */
+  hasLocalChanges?: (path: string) => boolean;
   config?: Partial<CoreConfig>;
   logger: Logger;
   clock?: Clock;
@@ -126,6 +146,9 @@ export class RemoteFs implements FileSystem {
   readonly #remote: Remote;
   readonly #data: DataCache;
   readonly #health: { readonly offline: boolean } | undefined;
+  readonly #hasLocalChanges: (path: string) => boolean;
+  #kernel: KernelCache | undefined;
+  #pollCursor = 0;
   readonly #log: Logger;
   readonly #clock: Clock;
   /** Cached listings, oldest first (re-inserted when refreshed); see #keepListing. */
@@ -136,6 +159,8 @@ export class RemoteFs implements FileSystem {
   readonly #handles = new Map<Fh, Handle>();
   readonly #dirHandles = new Map<Fh, DirHandle>();
   readonly #pageCache = new WeakMap<Inode, PageCacheState>();
+  /** The size last handed to the kernel for an inode (it clamps buffered reads at it). */
+  readonly #kernelSizes = new WeakMap<Inode, number>();
   #nextFh = 1n;
   #dirSnapshots = 0;
   /** Shown for times the remote does not give (never 1970). */
@@ -146,6 +171,7 @@ export class RemoteFs implements FileSystem {
     this.#remote = o.remote;
     this.#data = o.data;
     this.#health = o.health;
+    this.#hasLocalChanges = o.hasLocalChanges ?? (() => false);
     this.#log = o.logger;
     this.#clock = o.clock ?? systemClock;
     this.#mountedAtMs = this.#clock.wallNow();
@@ -296,6 +322,7 @@ export class RemoteFs implements FileSystem {
 
   /** What `stat` shows for an inode: the remote's size and mtime, our owner and modes. */
   #attr(node: Inode): Attr {
+    this.#kernelSizes.set(node, node.attrs.size);
     const c = this.#config;
     const a = node.attrs;
     const mode = a.type === 'dir' ? S_IFDIR | c.dirMode : a.type === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | c.fileMode;
@@ -464,7 +491,17 @@ export class RemoteFs implements FileSystem {
     if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
     const version = fingerprintKey(fp);
-    const { keepCache, directIo } = this.#pageCacheOnOpen(node, version);
+    const pages = this.#pageCacheOnOpen(node, version);
+    let directIo = pages.directIo;
+    const keepCache = pages.keepCache;
+    const told = this.#kernelSizes.get(node);
+    if (told !== undefined && told !== node.attrs.size) {
+      // The kernel still believes the old size and would cut buffered reads of this version
+      // at it (a truncated file): this handle reads past the page cache, and the kernel is
+      // told to drop the old attributes (off the request path) for everyone after it.
+      directIo = true;
+      this.#kernel?.invalidateInode(node.ino);
+    }
     const fh = asFh(this.#nextFh++);
     this.#handles.set(fh, { fh, inode: node, reader, version });
     this.#inodes.handleOpened(node);
@@ -565,6 +602,84 @@ export class RemoteFs implements FileSystem {
   /** References the kernel holds on `ino` (undefined once it is forgotten). */
   lookupCount(ino: Ino): bigint | undefined {
     return this.#inodes.get(ino)?.nlookup;
+  }
+
+  /** Where to send invalidations of what the kernel caches (the bridge's notifier). */
+  attachKernel(kernel: KernelCache): void {
+    this.#kernel = kernel;
+  }
+
+  /**
+   * One change-detection round (the poller calls it every poll interval): relists the
+   * directories whose listing is cached and whose inode the kernel holds, at most `maxRequests`
+   * of them (round robin over rounds), compares each with what was seen, and tells the kernel
+   * what changed: names added or removed (entry invalidation, so a cached "no such file" or a
+   * deleted name goes), files whose size, mtime or ETag changed (inode invalidation: their
+   * pages and attributes go, and the next stat sees the new ones). Paths with local changes
+   * are left alone. Never throws for one directory's failure; returns what it did.
+   */
+  async poll(signal: AbortSignal, maxRequests: number): Promise<PollRound> {
+    const round: PollRound = { dirs: 0, requests: 0, added: 0, removed: 0, changed: 0, failed: 0 };
+    const paths = [...this.#listings.keys()].filter((p) => p === '' || this.#inodes.byPath(p) !== undefined);
+    if (paths.length === 0) return round;
+    const start = this.#pollCursor % paths.length;
+    const todo = [...paths.slice(start), ...paths.slice(0, start)].slice(0, Math.max(1, maxRequests));
+    this.#pollCursor = start + todo.length;
+    for (const path of todo) {
+      if (signal.aborted) break;
+      round.dirs++;
+      round.requests++;
+      try {
+        const fresh = await this.#remote.list(path, signal);
+        this.#compare(path, fresh, round);
+      } catch (err) {
+        round.failed++;
+        this.#log.debug({ err, dir: path }, 'poll: listing failed');
+      }
+    }
+    return round;
+  }
+
+  /** Diffs a fresh listing of `dir` against the cached one and invalidates what changed. */
+  #compare(dir: string, fresh: readonly RemoteEntry[], round: PollRound): void {
+    const old = this.#listings.get(dir);
+    const dirNode = this.#inodes.byPath(dir);
+    const listing: Listing = { entries: new Map(fresh.map((e) => [e.name, e])), names: fresh.map((e) => e.name), at: this.#clock.now() };
+    if (old === undefined || dirNode === undefined) {
+      this.#keepListing(dir, listing);
+      return;
+    }
+    const now = this.#clock.now();
+    const kernel = this.#kernel;
+    for (const [name, e] of listing.entries) {
+      const path = joinPath(dir, name);
+      if (this.#hasLocalChanges(path)) continue;
+      const was = old.entries.get(name);
+      if (was === undefined) {
+        round.added++;
+        kernel?.invalidateEntry(dirNode.ino, name);
+        continue;
+      }
+      if (sameEntry(was, e)) continue;
+      round.changed++;
+      const node = this.#inodes.byPath(path);
+      if (was.type !== e.type) kernel?.invalidateEntry(dirNode.ino, name);
+      if (node !== undefined) {
+        this.#fromListing(path, e, now);
+        node.attrsAt = -Infinity; // the next stat asks the remote
+        kernel?.invalidateInode(node.ino);
+      }
+    }
+    for (const name of old.names) {
+      if (listing.entries.has(name)) continue;
+      const path = joinPath(dir, name);
+      if (this.#hasLocalChanges(path)) continue;
+      round.removed++;
+      const node = this.#inodes.byPath(path);
+      if (node !== undefined) node.attrsAt = -Infinity;
+      kernel?.invalidateEntry(dirNode.ino, name);
+    }
+    this.#keepListing(dir, listing);
   }
 
   /** The path of a live inode, for logs and the watchdog. */

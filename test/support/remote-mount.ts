@@ -9,6 +9,8 @@ import type { DataConfig } from '../../src/data/config.js';
 import { RemoteFs } from '../../src/core/remote-fs.js';
 import type { CoreConfig } from '../../src/core/config.js';
 import { fuseOpsFor } from '../../src/bridge/fuse-adapter.js';
+import { KernelNotifier } from '../../src/bridge/kernel-notifier.js';
+import { ChangePoller } from '../../src/core/change-poller.js';
 import { FuseServer } from '../../src/kernel/fuse-server.js';
 import type { Remote } from '../../src/remote/remote.js';
 import { tempDir, testLogger } from './mounted.js';
@@ -19,12 +21,22 @@ export interface RemoteMounted {
   server: FuseServer;
   data: DataCache;
   fs: RemoteFs;
+  poller: ChangePoller;
+  notifier: KernelNotifier;
 }
 
 export async function withRemoteMount<T>(
   remote: Remote,
   fn: (m: RemoteMounted) => Promise<T>,
-  o: { data?: Partial<DataConfig>; core?: Partial<CoreConfig>; cacheDir?: string; sessionDeadlineMs?: number; health?: { readonly offline: boolean } } = {},
+  o: {
+    data?: Partial<DataConfig>;
+    core?: Partial<CoreConfig>;
+    cacheDir?: string;
+    sessionDeadlineMs?: number;
+    health?: { readonly offline: boolean };
+    /** Start the change poller (and kernel notifications) with this interval, as the CLI does. */
+    pollIntervalMs?: number;
+  } = {},
 ): Promise<T> {
   const tmp = tempDir();
   const mnt = join(tmp.path, 'mnt');
@@ -45,7 +57,17 @@ export async function withRemoteMount<T>(
       endMs: 2000,
       kernelReadAheadKb: 1024, // as the CLI mounts: 1 MiB READs for sequential reads
     });
-    const result = await fn({ mnt, cacheDir, server, data, fs });
+    const notifier = new KernelNotifier(server.session, logger);
+    fs.attachKernel(notifier);
+    const poller = new ChangePoller({ poll: (signal, max) => fs.poll(signal, max), intervalMs: o.pollIntervalMs ?? 0, logger, ...(o.health ? { health: o.health } : {}) });
+    poller.start();
+    let result: T;
+    try {
+      result = await fn({ mnt, cacheDir, server, data, fs, poller, notifier });
+    } finally {
+      await poller.close();
+      await notifier.close();
+    }
     await server.unmount();
     const s = data.stats();
     assert.deepEqual(

@@ -31,6 +31,7 @@ import { ProtocolError } from '../codec/cursor.js';
 import { decodeInHeader, type InHeader } from '../codec/decode.js';
 import { encodeOutHeader } from '../codec/encode.js';
 import { encodeNotifyDelete, encodeNotifyInvalEntry, encodeNotifyInvalInode } from '../codec/notify.js';
+import { NotifyThread } from '../notify-thread.js';
 import type { FuseDevice } from '../device.js';
 import type { FuseOps, InitInfo, RequestContext } from '../ops.js';
 import { NotImplementedError, decodeRequest, type DecodedRequest } from './dispatch.js';
@@ -77,6 +78,8 @@ export class FuseSession {
   #minor: number = abi.FUSE_KERNEL_MINOR_VERSION;
   #flags = 0n;
   #ending = false;
+  /** The notification writer thread, started by the first notification. */
+  #notifier: NotifyThread | undefined;
 
   constructor(device: FuseDevice, options: SessionOptions) {
     this.#device = device;
@@ -164,36 +167,40 @@ export class FuseSession {
     return this.#running.size === 0;
   }
 
-  // ---- notifications (never call these from inside a handler of the same inode/dir: the
-  // kernel may hold the lock the notification needs, and the write would block the loop) ----
+  // ---- notifications: written from a worker thread (notify-thread.ts), because the kernel may
+  // wait inside the write for a lock that a request we are answering holds. Each resolves with
+  // whether the kernel took it ('ENOENT', nothing cached, counts as delivered). ----
 
   /** Drops cached data (off ≥ 0, len ≤ 0 = to EOF) or only attributes (off < 0) of an inode. */
-  notifyInvalInode(ino: Ino, off = 0n, len = 0n): boolean {
+  notifyInvalInode(ino: Ino, off = 0n, len = 0n): Promise<boolean> {
     return this.#notify('INVAL_INODE', encodeNotifyInvalInode(ino, off, len));
   }
 
   /** Drops a cached name → inode entry. */
-  notifyInvalEntry(parent: Ino, name: string, expireOnly = false): boolean {
+  notifyInvalEntry(parent: Ino, name: string, expireOnly = false): Promise<boolean> {
     const flags = expireOnly && (this.#flags & abi.FUSE_HAS_EXPIRE_ONLY) !== 0n ? abi.FUSE_EXPIRE_ONLY : 0;
     return this.#notify('INVAL_ENTRY', encodeNotifyInvalEntry(parent, name, flags));
   }
 
   /** Tells the kernel an entry was deleted (also invalidates the child's dentry). */
-  notifyDelete(parent: Ino, child: Ino, name: string): boolean {
+  notifyDelete(parent: Ino, child: Ino, name: string): Promise<boolean> {
     return this.#notify('DELETE', encodeNotifyDelete(parent, child, name));
   }
 
-  #notify(what: string, chunks: Buffer[]): boolean {
+  /** Starts the notification thread ahead of the first notification (it takes ~50 ms to boot). */
+  prepareNotifications(): void {
+    if (this.#ending) return;
+    this.#notifier ??= new NotifyThread(this.#device.fd, this.#log);
+    this.#notifier.warm();
+  }
+
+  async #notify(what: string, chunks: Buffer[]): Promise<boolean> {
     if (!this.#initialized.settled || this.#ending) return false;
-    try {
-      const r = this.#device.write(chunks);
-      if (r === 'ENODEV') this.#end(undefined);
-      return r === undefined;
-    } catch (err) {
-      // ENOENT-like answers for unknown inodes come back as errors on some kernels.
-      this.#log.debug({ err, what }, 'notify not delivered');
-      return false;
-    }
+    this.#notifier ??= new NotifyThread(this.#device.fd, this.#log);
+    const r = await this.#notifier.send(chunks);
+    if (r === 'ENODEV') this.#end(undefined);
+    if (r !== 'ok' && r !== 'ENOENT') this.#log.debug({ what, result: r }, 'notify not delivered');
+    return r === 'ok' || r === 'ENOENT';
   }
 
   // ---- input ----
@@ -405,6 +412,10 @@ export class FuseSession {
     this.#initialized.reject(new Error('fuse session ended before INIT'));
     const code = err?.code;
     this.#log.info({ code }, 'fuse session ended');
+    const notifier = this.#notifier;
+    this.#notifier = undefined;
+    // Terminating the writer thread settles every pending notification ('closed').
+    void notifier?.close().catch((e: unknown) => this.#log.debug({ err: e }, 'notify thread close failed'));
     this.#ended.resolve(err);
   }
 }

@@ -1,0 +1,79 @@
+// A change on the remote is visible through the mount within the poll interval, even with
+// hour-long attribute, entry and directory TTLs and a kernel that holds the old pages, size
+// and a negative entry: a file rewritten (other size and bytes), a file deleted, a file added.
+// Every read seen meanwhile is exactly one version, never a mix or a truncated file. Local
+// remote, a real mount, client I/O in child processes.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalRemote } from '../../src/remote/local/local-remote.js';
+import { eventually } from '../support/eventually.js';
+import { run, sh } from '../support/proc.js';
+import { rampBuffer } from '../support/ramp.js';
+import { tempDir } from '../support/mounted.js';
+import { withRemoteMount } from '../support/remote-mount.js';
+
+const HOUR = 3_600_000;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const V1 = rampBuffer(0, 100_000, 1);
+const V2 = rampBuffer(0, 150_000, 2);
+
+describe('freshness with long TTLs', () => {
+  test('a rewritten, a deleted and an added file show within the poll interval; no read ever mixes versions', async () => {
+    const tmp = tempDir();
+    const root = join(tmp.path, 'remote');
+    mkdirSync(root);
+    writeFileSync(join(root, 'f.bin'), V1);
+    utimesSync(join(root, 'f.bin'), new Date(Date.UTC(2026, 0, 1)), new Date(Date.UTC(2026, 0, 1)));
+    writeFileSync(join(root, 'gone.txt'), 'soon gone\n');
+    const remote = new LocalRemote({ root });
+    try {
+      await withRemoteMount(
+        remote,
+        async ({ mnt, poller, notifier }) => {
+          // What a reader sees: the sha256 and length of the whole file as `cat` reads it.
+          const read = async (): Promise<string> => (await sh(`cat ${join(mnt, 'f.bin')} | sha256sum`)).split(' ')[0] ?? '';
+          assert.equal(await read(), sha(V1));
+          assert.equal((await sh(`stat -c %s ${join(mnt, 'f.bin')}`)).trim(), String(V1.length));
+          assert.equal((await run('stat', [join(mnt, 'new.txt')], 10_000)).code, 1, 'new.txt is absent (and the kernel caches that)');
+          assert.equal((await run('stat', [join(mnt, 'gone.txt')], 10_000)).code, 0);
+
+          // The remote changes: f.bin rewritten (larger, other bytes), gone.txt deleted, new.txt added.
+          writeFileSync(join(root, 'f.tmp'), V2);
+          utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
+          renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
+          rmSync(join(root, 'gone.txt'));
+          writeFileSync(join(root, 'new.txt'), 'fresh\n');
+          const roundsBefore = poller.totals.rounds;
+
+          const seen: string[] = [];
+          await eventually(
+            async () => {
+              const h = await read();
+              const version = h === sha(V1) ? 'v1' : h === sha(V2) ? 'v2' : `a mix or a truncated file (sha256 ${h})`;
+              seen.push(version);
+              return version !== 'v1';
+            },
+            10_000,
+            'the rewritten file to read as v2 through the mount',
+          );
+          assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2'), [], `every read was one version: ${seen.join(', ')}`);
+          // Invalidations travel to the kernel asynchronously (a thread writes them): the size a
+          // stat shows is new once they are delivered, a moment after the poll round.
+          await notifier.flushed();
+          assert.equal((await sh(`stat -c %s ${join(mnt, 'f.bin')}`)).trim(), String(V2.length), 'the new size, not the cached one');
+          assert.notEqual((await run('stat', [join(mnt, 'gone.txt')], 10_000)).code, 0, 'the deleted file is gone');
+          assert.equal((await sh(`cat ${join(mnt, 'new.txt')}`)).toString(), 'fresh\n', 'the added file is there despite the cached "no such file"');
+          assert.ok(poller.totals.rounds > roundsBefore, 'seen by the poller, not by a TTL');
+          assert.ok(poller.totals.changed >= 1 && poller.totals.added >= 1 && poller.totals.removed >= 1, JSON.stringify(poller.totals));
+        },
+        { core: { attrTtlMs: HOUR, entryTtlMs: HOUR, dirTtlMs: HOUR, negativeTtlMs: HOUR }, pollIntervalMs: 300 },
+      );
+    } finally {
+      await remote.close();
+      tmp.cleanup();
+    }
+  });
+});
