@@ -38,7 +38,8 @@
 //   its mtime is moved 1 ms later, so a reader holding the old fingerprint sees 'changed'.
 // - What is not atomic here (ifMatch, noReplace for directories) is a check just before the
 //   step; docs/SEMANTICS.md says what a concurrent writer can lose in that window.
-// - Every write resolves only after an fsync of what it changed (the file, then the directory).
+// - Every write resolves only after an fsync of what it changed (the file, then the directory),
+//   except a symlink's mtime (a symlink cannot be opened to fsync).
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp, type Dirent, type Stats } from 'node:fs';
 import { resolve as resolvePath, sep } from 'node:path';
