@@ -27,7 +27,19 @@ export function remoteKindErrno(kind: RemoteErrorKind): { errno: number; level: 
       // The object changed under an open handle: the handle's data is stale.
       return { errno: Errno.ESTALE, level: 'info' };
     case 'conflict':
+      // A conditional write lost to another version. EBUSY ("someone else holds it") rather
+      // than EEXIST (which programs read as "the name is taken" and handle by picking another
+      // name) or ESTALE (which the kernel may silently retry as a fresh lookup).
       return { errno: Errno.EBUSY, level: 'warn' };
+    case 'exists':
+      // O_EXCL creates and mkdir of an existing name are normal traffic.
+      return { errno: Errno.EEXIST, level: 'debug' };
+    case 'not-empty':
+      return { errno: Errno.ENOTEMPTY, level: 'debug' };
+    case 'no-space':
+      return { errno: Errno.ENOSPC, level: 'warn' };
+    case 'read-only':
+      return { errno: Errno.EROFS, level: 'info' };
     case 'protocol':
       return { errno: Errno.EIO, level: 'warn' };
     case 'invalid':

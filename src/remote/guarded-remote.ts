@@ -9,7 +9,11 @@
 //   errors while streaming count too, and so does a transfer thread's result.
 // - A caller that waited a whole deadline (`reportTimeout`) counts as a timeout.
 // - The guard owns the health state and closes it; the inner remote is closed with it.
+// - Writes (put, delete, rename...) go through the same admission and reporting as reads.
 import type { FileTransfer, ReadRangeOptions, ReadToFileOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from './remote.js';
+
+/** The write operations, forwarded through the health state when the inner remote has them. */
+const WRITES = ['put', 'delete', 'rename', 'mkdir', 'rmdir', 'symlink', 'setMtime'] as const;
 import { RemoteError } from './remote-error.js';
 import type { RemoteHealth } from './health.js';
 
@@ -26,7 +30,20 @@ export class GuardedRemote implements Remote {
     if (inner.readToFile !== undefined) {
       this.readToFile = (path, offset, length, filePath, options) => this.#transfer(inner, path, offset, length, filePath, options);
     }
+    const self = this as Record<(typeof WRITES)[number], unknown>;
+    for (const op of WRITES) {
+      if (inner[op] === undefined) continue;
+      self[op] = (...args: unknown[]) => this.#call(`${op} /${String(args[0])}`, () => (inner[op] as (...a: unknown[]) => Promise<unknown>).apply(inner, args));
+    }
   }
+
+  readonly put?: NonNullable<Remote['put']>;
+  readonly delete?: NonNullable<Remote['delete']>;
+  readonly rename?: NonNullable<Remote['rename']>;
+  readonly mkdir?: NonNullable<Remote['mkdir']>;
+  readonly rmdir?: NonNullable<Remote['rmdir']>;
+  readonly symlink?: NonNullable<Remote['symlink']>;
+  readonly setMtime?: NonNullable<Remote['setMtime']>;
 
   get capabilities(): RemoteCapabilities {
     return this.#inner.capabilities;

@@ -7,7 +7,11 @@ export type RemoteErrorKind =
   | 'timeout' // no progress within the deadline or a stall
   | 'unavailable' // connection refused/reset, 5xx, 429
   | 'changed' // the object is not the version the caller expected (ETag/size/mtime differ)
-  | 'conflict' // a conditional write lost (412), or a type clash
+  | 'conflict' // a conditional write lost: the object is not the version ifMatch named (412)
+  | 'exists' // a create-only write (ifNoneMatch, mkdir, symlink, rename noReplace) found something there; EEXIST
+  | 'not-empty' // rmdir of a directory with entries, rename over one; ENOTEMPTY
+  | 'no-space' // the remote is full or over quota (ENOSPC, EDQUOT, 507)
+  | 'read-only' // the remote refuses writes as a whole (EROFS), unlike 'permission' for one object
   | 'protocol' // the server answered wrongly: bad Content-Range, short body, bad listing
   | 'invalid' // the request itself is bad (bad path/name, range past EOF)
   | 'unsupported' // the remote cannot do this (writes on http, ranges on a server without them)

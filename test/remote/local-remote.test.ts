@@ -52,7 +52,7 @@ void describe('LocalRemote', () => {
     ]);
     assert.equal(entries.find((e) => e.name === 'ramp.bin')?.mtimeMs, await mt('ramp.bin'));
     assert.equal(remote.capabilities.exactListing, true);
-    assert.equal(remote.capabilities.writable, false);
+    assert.equal(remote.capabilities.writable, true);
     assert.deepEqual(
       (await remote.list('dir one', ac.signal)).map((e) => e.name).sort(),
       ['deeper', 'ünï 100%#?.bin'],
