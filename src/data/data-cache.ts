@@ -193,18 +193,23 @@ export class DataCache {
       `${id}-${randomBytes(4).toString('hex')}.bin`,
     );
     if (stale && previous) await this.#dropStaleLocked(previous.id, stale);
-    const present = this.#store.loadRanges(object.id);
+    const debugId = `cf-${nextCacheFileId++}`;
     this.#pin(object.id);
     let cf: CacheFile;
     try {
       cf = await CacheFile.open({
-        debugId: `cf-${nextCacheFileId++}`,
+        debugId,
         remotePath: path,
         objectId: object.id,
         fingerprint,
         sizeBytes,
         filePath: join(this.#objectsDir, object.cacheFileName),
-        present,
+        record: {
+          identity: object.fileIdentity,
+          loadPresent: () => this.#store.loadRanges(object.id),
+          forget: (reason) => this.#forgetFile(object.id, object.cacheFileName, reason, debugId),
+          created: (identity) => this.#store.setFileIdentity(object.id, identity),
+        },
         logger: this.#log,
         persist: (ranges: Range[]) => this.#store.addRanges(object.id, ranges),
       });
@@ -215,8 +220,23 @@ export class DataCache {
     this.#store.touch(object.id);
     const entry: FileEntry = { key, cf, readers: new Set() };
     this.#files.set(key, entry);
-    cf.log.debug({ path, sizeBytes, presentBytes: present.size }, 'cache file opened');
+    cf.log.debug({ path, sizeBytes, presentBytes: cf.present.size }, 'cache file opened');
     return entry;
+  }
+
+  /**
+   * The cache file of an object is not the one its ranges describe: the store drops them (one
+   * transaction, before the file is unlinked) and the accounting follows.
+   */
+  #forgetFile(objectId: number, fileName: string, reason: string, debugId: string): void {
+    const dropped = this.#store.forgetFile(objectId);
+    this.#evictor.forget(dropped.presentBytes);
+    if (dropped.dirtyBytes > 0) {
+      // Today nothing writes dirty ranges; the write path must journal what it loses here.
+      this.#log.error({ debugId, objectId, fileName, reason, dirtyBytes: dropped.dirtyBytes }, 'cache file lost with locally written bytes');
+    } else if (dropped.presentBytes > 0) {
+      this.#log.warn({ debugId, objectId, fileName, reason, droppedBytes: dropped.presentBytes }, 'cache file not trusted: its cached ranges are dropped and fetched again');
+    }
   }
 
   #makeReadAhead(cf: CacheFile): ReadAhead {
@@ -347,6 +367,7 @@ export class DataCache {
   }
 
   async #unlinkQuiet(fileName: string): Promise<void> {
+    this.#hooks.beforeUnlink?.({ fileName });
     await unlink(join(this.#objectsDir, fileName)).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err, fileName }, 'cannot delete cache file');
     });

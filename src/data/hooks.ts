@@ -40,4 +40,9 @@ export interface DataHooks {
   afterChunkLanded?: (info: ChunkLandedInfo) => void;
   /** Synchronous, after an object was evicted (file deleted, store rows gone). */
   onEvicted?: (info: { objectId: number; bytes: number }) => void;
+  /**
+   * Synchronous, right before a cache file is unlinked (eviction, a replaced or invalidated
+   * version, a file that is not trusted, an orphan). Its store row must already be gone.
+   */
+  beforeUnlink?: (info: { fileName: string }) => void;
 }

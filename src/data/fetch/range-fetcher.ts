@@ -525,7 +525,8 @@ export class RangeFetcher {
       await reserveAhead();
       allowed = reservedTo;
       this.#remoteRequests++;
-      transfer = readToFile(cf.remotePath, dl.pos, dl.end - dl.pos, cf.filePath, {
+      // The CacheFile's own inode (through its fd), not its path: see CacheFile.transferPath.
+      transfer = readToFile(cf.remotePath, dl.pos, dl.end - dl.pos, cf.transferPath, {
         signal: both,
         expect: cf.fingerprint,
         allowTo: reservedTo,

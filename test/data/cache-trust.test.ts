@@ -1,0 +1,202 @@
+// "The cache never vouches for bytes it does not hold": a cache file that is missing, short or
+// replaced (between two DataCache instances, or under an open CacheFile) never serves zeros or
+// foreign bytes.
+import assert from 'node:assert/strict';
+import { closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { Deferred, within } from '../../src/base/async.js';
+import type { DataCache } from '../../src/data/data-cache.js';
+import type { DataConfig } from '../../src/data/config.js';
+import { FileWriteError } from '../../src/remote/remote-error.js';
+import type { FileTransfer, Fingerprint, ReadToFileOptions } from '../../src/remote/remote.js';
+import { FakeRemote } from './fake-remote.js';
+import { rampBuffer } from './ramp.js';
+import { KiB, MiB, assertGaugesZero, assertRamp, openCache, openFds, removeDir, tempDir } from './support.js';
+
+const T = 10_000;
+
+/**
+ * A FakeRemote that also implements readToFile the way the transfer thread does: it opens
+ * `filePath` by name ('r+') when the response starts and writes with positional writes, only
+ * below `allowTo`. Write errors reject `done` with a FileWriteError carrying the errno code.
+ */
+class FileFakeRemote extends FakeRemote {
+  readonly filePaths: string[] = [];
+
+  readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
+    const o = this.objects.get(path);
+    if (!o) throw new Error(`no object ${path}`);
+    this.filePaths.push(filePath);
+    const fp: Fingerprint = { etag: o.etag, size: o.size };
+    const end = Math.min(offset + length, o.size);
+    const done = new Deferred<Fingerprint>();
+    let allowTo = options.allowTo;
+    let pos = offset;
+    let fd = -1;
+    const finish = (err?: Error): void => {
+      if (fd >= 0) closeSync(fd);
+      fd = -1;
+      if (err) done.reject(err);
+      else done.resolve(fp);
+    };
+    const pump = (): void => {
+      if (done.settled) return;
+      if (options.signal.aborted) {
+        finish(new Error('aborted'));
+        return;
+      }
+      try {
+        if (fd < 0) fd = openSync(filePath, 'r+');
+        const to = Math.min(allowTo, end);
+        if (to > pos) {
+          const buf = rampBuffer(pos, to - pos, o.seed);
+          let w = 0;
+          while (w < buf.length) w += writeSync(fd, buf, w, buf.length - w, pos + w);
+          pos = to;
+          options.onWritten(pos);
+        }
+        if (pos >= end) finish();
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        finish(new FileWriteError(`writing ${filePath}: ${String(err)}`, code));
+      }
+    };
+    options.signal.addEventListener('abort', () => setImmediate(pump), { once: true });
+    setImmediate(pump);
+    return {
+      done: done.promise,
+      allow: (to: number) => {
+        if (to > allowTo) allowTo = to;
+        setImmediate(pump);
+      },
+    };
+  }
+}
+
+void describe('cache trust', () => {
+  let dir: string;
+  let fdsBefore: number;
+  const caches: DataCache[] = [];
+
+  beforeEach(() => {
+    dir = tempDir();
+    fdsBefore = openFds();
+  });
+
+  afterEach(async () => {
+    try {
+      for (const c of caches.splice(0)) {
+        await within(c.close(), T, 'the data cache to close at teardown');
+        assertGaugesZero(c.stats(), 'after cache close');
+      }
+      assert.equal(openFds(), fdsBefore, 'file descriptors leaked');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  async function open(remote: FakeRemote, config?: Partial<DataConfig>): Promise<DataCache> {
+    const c = await openCache({ remote, dir, ...(config ? { config } : {}) });
+    caches.push(c);
+    return c;
+  }
+
+  async function closeCache(c: DataCache): Promise<void> {
+    caches.splice(caches.indexOf(c), 1);
+    await within(c.close(), T, 'a data cache to close');
+    assertGaugesZero(c.stats(), 'after cache close');
+  }
+
+  /** First instance: caches all of `path` and closes; returns the cache file's path. */
+  async function cacheFully(path: string, size: number, seed: number): Promise<{ file: string; fp: Fingerprint }> {
+    const remote = new FakeRemote();
+    const fp = remote.setObject(path, size, seed);
+    const c = await open(remote);
+    const r = await c.openFile(path, fp, size);
+    assertRamp(await within(r.read(0, size), T, 'the first full read'), 0, seed, 'first read');
+    await r.close();
+    const [obj] = c.store.listObjects();
+    assert.ok(obj, 'one object cached');
+    assert.equal(obj.presentBytes, size);
+    const file = join(c.objectsDir, obj.cacheFileName);
+    await closeCache(c);
+    return { file, fp };
+  }
+
+  /** Second instance over the same dir: every byte is right, and the bytes were fetched again. */
+  async function readsRefetched(path: string, size: number, seed: number, fp: Fingerprint): Promise<DataCache> {
+    const remote = new FakeRemote();
+    remote.setObject(path, size, seed, fp.etag);
+    const c = await open(remote);
+    const r = await c.openFile(path, fp, size);
+    for (let off = 0; off < size; off += 256 * KiB) {
+      assertRamp(await within(r.read(off, 256 * KiB), T, `read at ${off}`), off, seed, `second instance, read at ${off}`);
+    }
+    await r.close();
+    assert.ok(remote.reads.length > 0, 'the untrusted bytes were fetched again');
+    assert.equal(c.stats().cacheBytes, c.store.totalPresentBytes(), 'accounting matches the store');
+    return c;
+  }
+
+  void test('a cache file deleted between two opens is fetched again, never read as zeros', async () => {
+    const size = 2 * MiB + 77;
+    const { file, fp } = await cacheFully('a', size, 3);
+    unlinkSync(file);
+    await readsRefetched('a', size, 3, fp);
+  });
+
+  void test('a truncated cache file (shorter than its ranges claim) loses its ranges', async () => {
+    const size = 2 * MiB + 77;
+    const { file, fp } = await cacheFully('a', size, 4);
+    truncateSync(file, MiB);
+    await readsRefetched('a', size, 4, fp);
+  });
+
+  void test('a cache file replaced by another file of the same size is not trusted', async () => {
+    const size = 2 * MiB + 77;
+    const { file, fp } = await cacheFully('a', size, 5);
+    // Same name, same size, other bytes, another inode (what a restore or a stray tool makes).
+    writeFileSync(`${file}.tmp`, Buffer.alloc(size, 0xee));
+    renameSync(`${file}.tmp`, file);
+    await readsRefetched('a', size, 5, fp);
+  });
+
+  void test('a cache file deleted under an open CacheFile: reads keep using the open fd', async () => {
+    const size = 2 * MiB;
+    const remote = new FakeRemote();
+    const fp = remote.setObject('d', size, 6);
+    const c = await open(remote);
+    const r = await c.openFile('d', fp, size);
+    assertRamp(await r.read(0, MiB), 0, 6, 'before the delete');
+    const [obj] = c.store.listObjects();
+    assert.ok(obj);
+    unlinkSync(join(c.objectsDir, obj.cacheFileName));
+    // Cached bytes come from the open fd; missing ones are downloaded into it.
+    for (let off = 0; off < size; off += 128 * KiB) assertRamp(await r.read(off, 128 * KiB), off, 6, `after the delete, at ${off}`);
+    await r.close();
+    // Reopened (fd closed): the file is missing, so its ranges are dropped and refetched.
+    const before = remote.reads.length;
+    const r2 = await c.openFile('d', fp, size);
+    assertRamp(await r2.read(0, size), 0, 6, 'reopened');
+    await r2.close();
+    assert.ok(remote.reads.length > before, 'the bytes of the deleted file were fetched again');
+    assert.equal(c.stats().cacheBytes, c.store.totalPresentBytes());
+  });
+
+  void test('a cache file replaced under an open CacheFile: off-thread transfers still write into the open file', async () => {
+    const size = 4 * MiB;
+    const remote = new FileFakeRemote();
+    const fp = remote.setObject('t', size, 7);
+    const c = await open(remote, { offThreadMinBytes: 4 * KiB });
+    const r = await c.openFile('t', fp, size);
+    const [obj] = c.store.listObjects();
+    assert.ok(obj);
+    const file = join(c.objectsDir, obj.cacheFileName);
+    writeFileSync(`${file}.tmp`, Buffer.alloc(size));
+    renameSync(`${file}.tmp`, file);
+    for (let off = 0; off < size; off += 64 * KiB) assertRamp(await within(r.read(off, 64 * KiB), T, `read at ${off}`), off, 7, `read at ${off}`);
+    assert.ok(remote.filePaths.length > 0, 'read-ahead went through readToFile');
+    await r.close();
+  });
+});
