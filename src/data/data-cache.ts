@@ -212,6 +212,7 @@ export class DataCache {
         },
         logger: this.#log,
         persist: (ranges: Range[]) => this.#store.addRanges(object.id, ranges),
+        beforeUnlink: () => this.#hooks.beforeUnlink?.({ fileName: object.cacheFileName }),
       });
     } catch (err) {
       this.#unpin(object.id);

@@ -1,6 +1,6 @@
 // "The cache never vouches for bytes it does not hold": a cache file that is missing, short or
 // replaced (between two DataCache instances, or under an open CacheFile) never serves zeros or
-// foreign bytes.
+// foreign bytes; a row is always gone before its file is unlinked.
 import assert from 'node:assert/strict';
 import { closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Deferred, within } from '../../src/base/async.js';
 import type { DataCache } from '../../src/data/data-cache.js';
 import type { DataConfig } from '../../src/data/config.js';
+import type { DataHooks } from '../../src/data/hooks.js';
 import { FileWriteError } from '../../src/remote/remote-error.js';
 import type { FileTransfer, Fingerprint, ReadToFileOptions } from '../../src/remote/remote.js';
 import { FakeRemote } from './fake-remote.js';
@@ -96,8 +97,8 @@ void describe('cache trust', () => {
     }
   });
 
-  async function open(remote: FakeRemote, config?: Partial<DataConfig>): Promise<DataCache> {
-    const c = await openCache({ remote, dir, ...(config ? { config } : {}) });
+  async function open(remote: FakeRemote, config?: Partial<DataConfig>, hooks?: DataHooks): Promise<DataCache> {
+    const c = await openCache({ remote, dir, ...(config ? { config } : {}), ...(hooks ? { hooks } : {}) });
     caches.push(c);
     return c;
   }
@@ -198,5 +199,46 @@ void describe('cache trust', () => {
     for (let off = 0; off < size; off += 64 * KiB) assertRamp(await within(r.read(off, 64 * KiB), T, `read at ${off}`), off, 7, `read at ${off}`);
     assert.ok(remote.filePaths.length > 0, 'read-ahead went through readToFile');
     await r.close();
+  });
+
+  void test('a row is gone (committed) before its cache file is unlinked: evict, replace, invalidate', async () => {
+    const remote = new FakeRemote();
+    const checked: string[] = [];
+    const ref: { cache?: DataCache } = {};
+    const hooks: DataHooks = {
+      beforeUnlink: ({ fileName }) => {
+        const vouching = ref.cache?.store.listObjects().filter((o) => o.cacheFileName === fileName && (o.presentBytes > 0 || o.fileIdentity !== undefined));
+        assert.deepEqual(vouching, [], `a row still vouches for ${fileName} when it is unlinked`);
+        checked.push(fileName);
+      },
+    };
+    const size = 512 * KiB;
+    const cache = (ref.cache = await open(remote, { cacheCapBytes: 2 * MiB, chunkSizeBytes: 256 * KiB, maxRequestBytes: 512 * KiB }, hooks));
+    // Eviction: five objects through a 2 MiB cap.
+    for (let k = 0; k < 5; k++) {
+      const fp = remote.setObject(`e${k}`, size, k);
+      const r = await cache.openFile(`e${k}`, fp, size);
+      assertRamp(await r.read(0, size), 0, k, `e${k}`);
+      await r.close();
+    }
+    assert.ok(cache.stats().evictedObjects > 0, 'something was evicted');
+    const evicted = checked.length;
+    // Replacement: a new version of a closed object.
+    const fp2 = remote.setObject('e4', size, 40, '"v2"');
+    const r = await cache.openFile('e4', fp2, size);
+    assertRamp(await r.read(0, 10), 0, 40, 'new version');
+    await r.close();
+    assert.ok(checked.length > evicted, 'the replaced file was unlinked');
+    const replaced = checked.length;
+    await cache.invalidate('e4');
+    assert.ok(checked.length > replaced, 'the invalidated file was unlinked');
+    // A file that is not trusted any more (truncated behind our back) at its next open.
+    const [kept] = cache.store.listObjects();
+    assert.ok(kept);
+    truncateSync(join(cache.objectsDir, kept.cacheFileName), 1);
+    const invalidated = checked.length;
+    const again = await cache.openFile(kept.path, remote.fingerprint(kept.path), size);
+    await again.close();
+    assert.deepEqual(checked.slice(invalidated), [kept.cacheFileName], 'the untrusted file was unlinked after its ranges were forgotten');
   });
 });

@@ -103,6 +103,8 @@ export interface CacheFileInit {
   logger: Logger;
   /** Makes newly present ranges known to the store. Called after they are fdatasync'ed. */
   persist: (ranges: Range[]) => void;
+  /** Test hook (DataHooks.beforeUnlink): called right before an untrusted file is unlinked. */
+  beforeUnlink?: () => void;
 }
 
 /** What the catalogue knows about a cache file, and how open() tells it what it found. */
@@ -195,6 +197,7 @@ export class CacheFile {
     // Durable order: the store forgets the ranges first, then the file goes. A crash in between
     // leaves a row without ranges (harmless) and a file nobody trusts.
     init.record.forget(reason);
+    init.beforeUnlink?.();
     try {
       await unlink(path);
     } catch (err) {
