@@ -17,6 +17,10 @@
 //   closing (no two fds write the same cache file; accounting never counts bytes twice).
 // - Every read returns exactly min(length, size - offset) bytes of the version named by the
 //   fingerprint, or throws.
+// - The cache never vouches for bytes it does not hold: open() reconciles the dir with the
+//   store before anything is read (cache/reconcile.ts) and counts the used bytes from what
+//   remains; every CacheFile.open verifies its file against its row (cache/file-identity.ts);
+//   a store row (or its ranges) is always deleted, committed, before its file is unlinked.
 //
 // Lock order (see docs/LOCKING.md): Evictor mutex → `#catalogMutex` → CacheFile flush mutex.
 // `#catalogMutex` is held while opening a cache file (local fs and store only) and while
@@ -37,6 +41,7 @@ import { resolveDataConfig, type DataConfig } from './config.js';
 import { DownloadPool } from './fetch/download-pool.js';
 import { CacheFullError, ClosedError, DeadlineError } from './errors.js';
 import { Evictor, type EvictionCandidate } from './cache/eviction.js';
+import { reconcileCacheDir } from './cache/reconcile.js';
 import type { DataHooks } from './hooks.js';
 import { RangeFetcher } from './fetch/range-fetcher.js';
 import { ReadAhead, ReadAheadBudget } from './fetch/read-ahead.js';
@@ -152,6 +157,19 @@ export class DataCache {
       await chmod(d, 0o700);
     }
     const store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
+    try {
+      // Before the evictor counts the used bytes: they are recounted from what remains.
+      const beforeUnlink = o.hooks?.beforeUnlink;
+      await reconcileCacheDir({
+        store,
+        objectsDir: join(o.cacheDir, 'objects'),
+        logger: (o.logger ?? silentLogger()).child({ component: 'data' }),
+        ...(beforeUnlink ? { beforeUnlink: (fileName: string) => beforeUnlink({ fileName }) } : {}),
+      });
+    } catch (err) {
+      store.close();
+      throw err;
+    }
     const cache = new DataCache(o, config, store);
     cache.#tasks.run('background', (signal) => cache.#background(signal));
     return cache;

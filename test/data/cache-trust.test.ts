@@ -1,8 +1,10 @@
 // "The cache never vouches for bytes it does not hold": a cache file that is missing, short or
 // replaced (between two DataCache instances, or under an open CacheFile) never serves zeros or
-// foreign bytes; a row is always gone before its file is unlinked.
+// foreign bytes; the cache dir is reconciled at start (orphans reclaimed, rows without a
+// trustworthy file dropped, accounting recounted); a row is always gone before its file is
+// unlinked.
 import assert from 'node:assert/strict';
-import { closeSync, openSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Deferred, within } from '../../src/base/async.js';
@@ -198,6 +200,42 @@ void describe('cache trust', () => {
     renameSync(`${file}.tmp`, file);
     for (let off = 0; off < size; off += 64 * KiB) assertRamp(await within(r.read(off, 64 * KiB), T, `read at ${off}`), off, 7, `read at ${off}`);
     assert.ok(remote.filePaths.length > 0, 'read-ahead went through readToFile');
+    await r.close();
+  });
+
+  void test('start reconciles the dir: orphans are deleted, rows without a trustworthy file are dropped, bytes recounted', async () => {
+    const remote = new FakeRemote();
+    const sizes = { keep: MiB + 1, gone: MiB + 2, short: MiB + 3 };
+    const fps = new Map<string, Fingerprint>();
+    let i = 10;
+    for (const [p, s] of Object.entries(sizes)) fps.set(p, remote.setObject(p, s, i++));
+    const c1 = await open(remote);
+    for (const [p, s] of Object.entries(sizes)) {
+      const r = await c1.openFile(p, fps.get(p) as Fingerprint, s);
+      await r.read(0, s);
+      await r.close();
+    }
+    const objectsDir = c1.objectsDir;
+    const byPath = new Map(c1.store.listObjects().map((o) => [o.path, o]));
+    await closeCache(c1);
+    unlinkSync(join(objectsDir, byPath.get('gone')?.cacheFileName ?? ''));
+    truncateSync(join(objectsDir, byPath.get('short')?.cacheFileName ?? ''), 100);
+    // Orphans: a file of an object whose row is gone (a crash between the delete and the unlink).
+    writeFileSync(join(objectsDir, '999-deadbeef.bin'), Buffer.alloc(64 * KiB, 1));
+    writeFileSync(join(objectsDir, '1000-cafecafe.bin'), '');
+
+    const c2 = await open(remote);
+    const files = readdirSync(c2.objectsDir).sort();
+    const rows = c2.store.listObjects();
+    assert.deepEqual(rows.map((o) => o.path), ['keep'], 'only the object with a trustworthy file keeps its row');
+    assert.deepEqual(files, rows.map((o) => o.cacheFileName).sort(), 'no orphan left, every row has its file');
+    assert.equal(c2.store.totalPresentBytes(), sizes.keep);
+    assert.equal(c2.stats().cacheBytes, sizes.keep, 'used bytes recounted from what remains');
+    // And the kept object is served from the cache.
+    const r = await c2.openFile('keep', fps.get('keep') as Fingerprint, sizes.keep);
+    const before = remote.reads.length;
+    assertRamp(await r.read(0, sizes.keep), 0, 10, 'kept object');
+    assert.equal(remote.reads.length, before, 'kept object served without remote reads');
     await r.close();
   });
 
