@@ -236,7 +236,13 @@ export class DataCache {
       this.#unpin(object.id);
       throw err;
     }
-    this.#store.touch(object.id);
+    try {
+      this.#store.touch(object.id);
+    } catch (err) {
+      // Only the LRU clock: a store that cannot take the write (a full cache disk answers
+      // SQLITE_FULL) must not fail the open, nor leak the CacheFile just opened.
+      cf.log.warn({ err }, 'cannot record the use of a cached object');
+    }
     const entry: FileEntry = { key, cf, readers: new Set() };
     this.#files.set(key, entry);
     cf.log.debug({ path, sizeBytes, presentBytes: cf.present.size }, 'cache file opened');

@@ -43,8 +43,16 @@ export class DeadlineError extends TimeoutError {
  * fetches its range uncached instead.
  */
 export class CacheFullError extends Error {
-  override readonly name = 'CacheFullError';
+  override readonly name: string = 'CacheFullError';
   readonly code = 'DATA_CACHE_FULL';
+}
+
+/**
+ * Writing the cache file failed because its disk (or the user's quota) is full: ENOSPC or
+ * EDQUOT. A CacheFullError, so a reader that meets it is served uncached, never an error.
+ */
+export class CacheDiskFullError extends CacheFullError {
+  override readonly name = 'CacheDiskFullError';
 }
 
 /** A remote or local I/O failure of the cache file itself (write, read, open). */

@@ -2,9 +2,10 @@
 // replaced (between two DataCache instances, or under an open CacheFile) never serves zeros or
 // foreign bytes; the cache dir is reconciled at start (orphans reclaimed, rows without a
 // trustworthy file dropped, accounting recounted); a row is always gone before its file is
-// unlinked.
+// unlinked; a full cache disk (ENOSPC) serves reads uncached instead of failing them.
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, renameSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Deferred, within } from '../../src/base/async.js';
@@ -26,6 +27,8 @@ const T = 10_000;
  */
 class FileFakeRemote extends FakeRemote {
   readonly filePaths: string[] = [];
+  /** errno codes of failed writes. */
+  readonly writeErrors: (string | undefined)[] = [];
 
   readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
     const o = this.objects.get(path);
@@ -62,6 +65,7 @@ class FileFakeRemote extends FakeRemote {
         if (pos >= end) finish();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
+        this.writeErrors.push(code);
         finish(new FileWriteError(`writing ${filePath}: ${String(err)}`, code));
       }
     };
@@ -278,5 +282,47 @@ void describe('cache trust', () => {
     const again = await cache.openFile(kept.path, remote.fingerprint(kept.path), size);
     await again.close();
     assert.deepEqual(checked.slice(invalidated), [kept.cacheFileName], 'the untrusted file was unlinked after its ranges were forgotten');
+  });
+
+  void describe('ENOSPC on the cache disk', () => {
+    let mountDir: string | undefined;
+
+    beforeEach(() => {
+      mountDir = join(dir, 'cache');
+      mkdirSync(mountDir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountDir]);
+    });
+
+    afterEach(async () => {
+      try {
+        for (const c of caches.splice(0)) await within(c.close(), T, 'the data cache to close before unmounting');
+      } finally {
+        if (mountDir !== undefined) execFileSync('umount', [mountDir]);
+        mountDir = undefined;
+      }
+    });
+
+    for (const offThread of [false, true]) {
+      void test(`a 16 MiB object through a 2 MiB cache disk reads correctly (${offThread ? 'transfer thread' : 'main thread'} writes)`, async () => {
+        const size = 16 * MiB;
+        const remote = offThread ? new FileFakeRemote() : new FakeRemote();
+        const fp = remote.setObject('big', size, 21);
+        const c = await open(remote, offThread ? { offThreadMinBytes: 4 * KiB } : {});
+        const r = await c.openFile('big', fp, size);
+        for (let off = 0; off < size; off += 256 * KiB) {
+          assertRamp(await within(r.read(off, 256 * KiB), T, `read at ${off}`), off, 21, `read at ${off}`);
+        }
+        assert.ok(c.stats().uncachedReads > 0, 'some reads were served uncached');
+        await r.close();
+        if (remote instanceof FileFakeRemote) assert.ok(remote.writeErrors.includes('ENOSPC'), 'a transfer thread write met ENOSPC');
+        // Opened again on a disk that is still full: cached bytes from disk, the rest uncached.
+        const r2 = await c.openFile('big', fp, size);
+        for (let off = size - 1; off > 0; off = Math.floor(off / 2)) {
+          assertRamp(await within(r2.read(off, 100 * KiB), T, `read at ${off}`), off, 21, `reopened, read at ${off}`);
+        }
+        await r2.close();
+        assert.ok(existsSync(c.objectsDir) && statSync(c.objectsDir).isDirectory());
+      });
+    }
   });
 });

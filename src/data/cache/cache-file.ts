@@ -38,8 +38,16 @@ import { readBuffers } from '../../base/buffer-pool.js';
 import { RangeSet, type Range } from '../../base/range-set.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Fingerprint } from '../../remote/remote.js';
-import { CacheIoError, ClosedError } from '../errors.js';
+import { CacheDiskFullError, CacheIoError, ClosedError } from '../errors.js';
 import { distrustReason, fileIdentity } from './file-identity.js';
+
+/** Errnos of a cache disk that is full: the bytes are served uncached instead. */
+const DISK_FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+/** True when `code` says the cache disk (or the user's quota on it) is full. */
+export function isDiskFullCode(code: unknown): boolean {
+  return typeof code === 'string' && DISK_FULL_CODES.has(code);
+}
 
 /** Transfer threads reopen the cache file through /proc when it exists (it does on Linux). */
 const PROC_FD_DIR = '/proc/self/fd';
@@ -328,7 +336,9 @@ export class CacheFile {
 
   /**
    * Writes `bufs` back to back at `pos` (one positional writev where the kernel takes it all).
-   * Only downloads call this, before `landed`.
+   * Only downloads call this, before `landed`. A full disk (ENOSPC, EDQUOT) is a
+   * CacheDiskFullError (a CacheFullError: the reader is served uncached); bytes of a write that
+   * failed part way are never marked present.
    */
   async writeAt(pos: number, bufs: readonly Uint8Array[]): Promise<void> {
     if (this.#fdClosed) throw new ClosedError(`${this.debugId}: write after close`);
@@ -345,6 +355,9 @@ export class CacheFile {
       }
     } catch (err) {
       if (err instanceof CacheIoError) throw err;
+      if (isDiskFullCode((err as NodeJS.ErrnoException).code)) {
+        throw new CacheDiskFullError(`${this.debugId}: the cache disk is full (writing at ${at})`, { cause: err });
+      }
       throw new CacheIoError(`${this.debugId}: writing cache file failed at ${at}`, { cause: err });
     }
   }
