@@ -10,6 +10,7 @@ import { HttpRemote } from '../remote/http/http-remote.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, resolveDataConfig } from '../data/config.js';
+import { CacheDirBusyError } from '../data/errors.js';
 import { RemoteFs } from '../core/remote-fs.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
@@ -90,7 +91,10 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       if (err instanceof DataConfigError) throw new UsageError(`bad settings: ${err.message}`, { cause: err });
       throw err;
     }
-    data = await DataCache.open({ cacheDir, remote, config, logger: log });
+    data = await DataCache.open({ cacheDir, remote, config, logger: log }).catch((err: unknown) => {
+      if (err instanceof CacheDirBusyError) throw new UsageError(err.message, { cause: err });
+      throw err;
+    });
     const fs = new RemoteFs({
       remote,
       data,

@@ -4,7 +4,9 @@
 // FileReader has it open.
 //
 // Ownership:
-// - DataCache owns: the store handle (opened here, closed in close()), every CacheFile (via
+// - DataCache owns: the cache dir's owner lock (cache/owner-lock.ts: taken first in open(),
+//   released last in close(); a second DataCache on the dir, in any process, is refused with
+//   CacheDirBusyError), the store handle (opened here, closed in close()), every CacheFile (via
 //   `#files`, closed when its last reader closes or at cache close), the TaskGroup of the
 //   background loop. The Remote is the caller's: DataCache never closes it.
 // - FileReader owns: its read-ahead state and the AbortController of its in-flight reads.
@@ -22,7 +24,8 @@
 //   remains; every CacheFile.open verifies its file against its row (cache/file-identity.ts);
 //   a store row (or its ranges) is always deleted, committed, before its file is unlinked.
 //
-// Lock order (see docs/LOCKING.md): Evictor mutex → `#catalogMutex` → CacheFile flush mutex.
+// Lock order (see docs/LOCKING.md): owner lock (inter-process, held from open() to close()) →
+// Evictor mutex → `#catalogMutex` → CacheFile flush mutex.
 // `#catalogMutex` is held while opening a cache file (local fs and store only) and while
 // deleting an evicted object; never across remote I/O and never while waiting for a
 // CacheFile to close.
@@ -42,6 +45,7 @@ import { DownloadPool } from './fetch/download-pool.js';
 import { CacheFullError, ClosedError, DeadlineError } from './errors.js';
 import { Evictor, type EvictionCandidate } from './cache/eviction.js';
 import { reconcileCacheDir } from './cache/reconcile.js';
+import { OwnerLock } from './cache/owner-lock.js';
 import type { DataHooks } from './hooks.js';
 import { RangeFetcher } from './fetch/range-fetcher.js';
 import { ReadAhead, ReadAheadBudget } from './fetch/read-ahead.js';
@@ -95,6 +99,7 @@ export class DataCache {
   readonly #cacheDir: string;
   readonly #objectsDir: string;
   readonly #store: Catalogue;
+  readonly #ownerLock: OwnerLock;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #hooks: DataHooks;
@@ -115,8 +120,9 @@ export class DataCache {
   #closePromise: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(o: DataCacheOptions, config: DataConfig, store: Catalogue) {
+  private constructor(o: DataCacheOptions, config: DataConfig, store: Catalogue, lock: OwnerLock) {
     this.config = config;
+    this.#ownerLock = lock;
     this.remote = o.remote;
     this.#cacheDir = o.cacheDir;
     this.#objectsDir = join(o.cacheDir, 'objects');
@@ -156,7 +162,15 @@ export class DataCache {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700);
     }
-    const store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
+    // One owner per cache dir, taken before anything in it is read or changed (LOCKING.md).
+    const lock = await OwnerLock.acquire(o.cacheDir);
+    let store: Catalogue;
+    try {
+      store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
     try {
       // Before the evictor counts the used bytes: they are recounted from what remains.
       const beforeUnlink = o.hooks?.beforeUnlink;
@@ -168,9 +182,10 @@ export class DataCache {
       });
     } catch (err) {
       store.close();
+      await lock.release();
       throw err;
     }
-    const cache = new DataCache(o, config, store);
+    const cache = new DataCache(o, config, store, lock);
     cache.#tasks.run('background', (signal) => cache.#background(signal));
     return cache;
   }
@@ -492,7 +507,7 @@ export class DataCache {
 
   /**
    * Closes every reader (their reads fail with ClosedError), every cache file, the
-   * background loop and the store. Idempotent.
+   * background loop and the store, then releases the cache dir. Idempotent.
    */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
@@ -508,7 +523,11 @@ export class DataCache {
     await Promise.all([...this.#files.values()].map((e) => this.#closeEntry(e)));
     await Promise.all([...this.#closingFiles.values()]);
     await this.#tasks.close(new ClosedError('data cache is closed'));
-    this.#store.close();
+    try {
+      this.#store.close();
+    } finally {
+      await this.#ownerLock.release();
+    }
   }
 }
 

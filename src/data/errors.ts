@@ -60,3 +60,21 @@ export class CacheIoError extends Error {
   override readonly name = 'CacheIoError';
   readonly code = 'DATA_CACHE_IO';
 }
+
+/**
+ * Another live DataCache (another mount, in this or another process) owns the cache dir: two
+ * owners would each keep the cap and evict each other's open files. The CLI reports it as a
+ * usage error (use another cache dir, or unmount the other one).
+ */
+export class CacheDirBusyError extends Error {
+  override readonly name = 'CacheDirBusyError';
+  readonly code = 'CACHE_DIR_BUSY';
+  readonly dir: string;
+  readonly ownerPid: number;
+
+  constructor(dir: string, ownerPid: number, message: string) {
+    super(message);
+    this.dir = dir;
+    this.ownerPid = ownerPid;
+  }
+}
