@@ -16,6 +16,7 @@ import { RemoteHealth } from '../remote/health.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
+import { CacheDirBusyError } from '../data/errors.js';
 import { RemoteFs } from '../core/remote-fs.js';
 import { ChangePoller } from '../core/change-poller.js';
 import { KernelNotifier } from '../bridge/kernel-notifier.js';
@@ -115,7 +116,10 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       if (err instanceof DataConfigError) throw new UsageError(`bad settings: ${err.message}`, { cause: err });
       throw err;
     }
-    data = await DataCache.open({ cacheDir, remote, config, logger: log });
+    data = await DataCache.open({ cacheDir, remote, config, logger: log }).catch((err: unknown) => {
+      if (err instanceof CacheDirBusyError) throw new UsageError(err.message, { cause: err });
+      throw err;
+    });
     const fs = new RemoteFs({
       remote,
       data,

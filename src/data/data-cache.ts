@@ -4,7 +4,9 @@
 // FileReader has it open.
 //
 // Ownership:
-// - DataCache owns: the store handle (opened here, closed in close()), every CacheFile (via
+// - DataCache owns: the cache dir's owner lock (cache/owner-lock.ts: taken first in open(),
+//   released last in close(); a second DataCache on the dir, in any process, is refused with
+//   CacheDirBusyError), the store handle (opened here, closed in close()), every CacheFile (via
 //   `#files`, closed when its last reader closes or at cache close), the TaskGroup of the
 //   background loop. The Remote is the caller's: DataCache never closes it.
 // - FileReader owns: its read-ahead state and the AbortController of its in-flight reads.
@@ -17,8 +19,13 @@
 //   closing (no two fds write the same cache file; accounting never counts bytes twice).
 // - Every read returns exactly min(length, size - offset) bytes of the version named by the
 //   fingerprint, or throws.
+// - The cache never vouches for bytes it does not hold: open() reconciles the dir with the
+//   store before anything is read (cache/reconcile.ts) and counts the used bytes from what
+//   remains; every CacheFile.open verifies its file against its row (cache/file-identity.ts);
+//   a store row (or its ranges) is always deleted, committed, before its file is unlinked.
 //
-// Lock order (see docs/LOCKING.md): Evictor mutex → `#catalogMutex` → CacheFile flush mutex.
+// Lock order (see docs/LOCKING.md): owner lock (inter-process, held from open() to close()) →
+// Evictor mutex → `#catalogMutex` → CacheFile flush mutex.
 // `#catalogMutex` is held while opening a cache file (local fs and store only) and while
 // deleting an evicted object; never across remote I/O and never while waiting for a
 // CacheFile to close.
@@ -37,6 +44,8 @@ import { resolveDataConfig, type DataConfig } from './config.js';
 import { DownloadPool } from './fetch/download-pool.js';
 import { CacheFullError, ClosedError, DeadlineError } from './errors.js';
 import { Evictor, type EvictionCandidate } from './cache/eviction.js';
+import { reconcileCacheDir } from './cache/reconcile.js';
+import { OwnerLock } from './cache/owner-lock.js';
 import type { DataHooks } from './hooks.js';
 import { RangeFetcher } from './fetch/range-fetcher.js';
 import { ReadAhead, ReadAheadBudget } from './fetch/read-ahead.js';
@@ -90,6 +99,7 @@ export class DataCache {
   readonly #cacheDir: string;
   readonly #objectsDir: string;
   readonly #store: Catalogue;
+  readonly #ownerLock: OwnerLock;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #hooks: DataHooks;
@@ -110,8 +120,9 @@ export class DataCache {
   #closePromise: Promise<void> | undefined;
   #closed = false;
 
-  private constructor(o: DataCacheOptions, config: DataConfig, store: Catalogue) {
+  private constructor(o: DataCacheOptions, config: DataConfig, store: Catalogue, lock: OwnerLock) {
     this.config = config;
+    this.#ownerLock = lock;
     this.remote = o.remote;
     this.#cacheDir = o.cacheDir;
     this.#objectsDir = join(o.cacheDir, 'objects');
@@ -151,8 +162,30 @@ export class DataCache {
       await mkdir(d, { recursive: true, mode: 0o700 });
       await chmod(d, 0o700);
     }
-    const store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
-    const cache = new DataCache(o, config, store);
+    // One owner per cache dir, taken before anything in it is read or changed (LOCKING.md).
+    const lock = await OwnerLock.acquire(o.cacheDir);
+    let store: Catalogue;
+    try {
+      store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    try {
+      // Before the evictor counts the used bytes: they are recounted from what remains.
+      const beforeUnlink = o.hooks?.beforeUnlink;
+      await reconcileCacheDir({
+        store,
+        objectsDir: join(o.cacheDir, 'objects'),
+        logger: (o.logger ?? silentLogger()).child({ component: 'data' }),
+        ...(beforeUnlink ? { beforeUnlink: (fileName: string) => beforeUnlink({ fileName }) } : {}),
+      });
+    } catch (err) {
+      store.close();
+      await lock.release();
+      throw err;
+    }
+    const cache = new DataCache(o, config, store, lock);
     cache.#tasks.run('background', (signal) => cache.#background(signal));
     return cache;
   }
@@ -193,30 +226,57 @@ export class DataCache {
       `${id}-${randomBytes(4).toString('hex')}.bin`,
     );
     if (stale && previous) await this.#dropStaleLocked(previous.id, stale);
-    const present = this.#store.loadRanges(object.id);
+    const debugId = `cf-${nextCacheFileId++}`;
     this.#pin(object.id);
     let cf: CacheFile;
     try {
       cf = await CacheFile.open({
-        debugId: `cf-${nextCacheFileId++}`,
+        debugId,
         remotePath: path,
         objectId: object.id,
         fingerprint,
         sizeBytes,
         filePath: join(this.#objectsDir, object.cacheFileName),
-        present,
+        record: {
+          identity: object.fileIdentity,
+          loadPresent: () => this.#store.loadRanges(object.id),
+          forget: (reason) => this.#forgetFile(object.id, object.cacheFileName, reason, debugId),
+          created: (identity) => this.#store.setFileIdentity(object.id, identity),
+        },
         logger: this.#log,
         persist: (ranges: Range[]) => this.#store.addRanges(object.id, ranges),
+        beforeUnlink: () => this.#hooks.beforeUnlink?.({ fileName: object.cacheFileName }),
       });
     } catch (err) {
       this.#unpin(object.id);
       throw err;
     }
-    this.#store.touch(object.id);
+    try {
+      this.#store.touch(object.id);
+    } catch (err) {
+      // Only the LRU clock: a store that cannot take the write (a full cache disk answers
+      // SQLITE_FULL) must not fail the open, nor leak the CacheFile just opened.
+      cf.log.warn({ err }, 'cannot record the use of a cached object');
+    }
     const entry: FileEntry = { key, cf, readers: new Set() };
     this.#files.set(key, entry);
-    cf.log.debug({ path, sizeBytes, presentBytes: present.size }, 'cache file opened');
+    cf.log.debug({ path, sizeBytes, presentBytes: cf.present.size }, 'cache file opened');
     return entry;
+  }
+
+  /**
+   * The cache file of an object is not the one its ranges describe: the store drops them (one
+   * transaction, before the file is unlinked) and the accounting follows.
+   */
+  #forgetFile(objectId: number, fileName: string, reason: string, debugId: string): void {
+    const dropped = this.#store.forgetFile(objectId);
+    this.#evictor.forget(dropped.presentBytes);
+    if (dropped.dirtyBytes > 0) {
+      // Today nothing writes dirty ranges; the write path must journal what it loses here.
+      this.#log.error({ debugId, objectId, fileName, reason, dirtyBytes: dropped.dirtyBytes }, 'cache file lost with locally written bytes');
+    } else if (dropped.presentBytes > 0) {
+      this.#log.warn({ debugId, objectId, fileName, reason, droppedBytes: dropped.presentBytes }, 'cache file not trusted: its cached ranges are dropped and fetched again');
+    }
   }
 
   #makeReadAhead(cf: CacheFile): ReadAhead {
@@ -347,6 +407,7 @@ export class DataCache {
   }
 
   async #unlinkQuiet(fileName: string): Promise<void> {
+    this.#hooks.beforeUnlink?.({ fileName });
     await unlink(join(this.#objectsDir, fileName)).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err, fileName }, 'cannot delete cache file');
     });
@@ -446,7 +507,7 @@ export class DataCache {
 
   /**
    * Closes every reader (their reads fail with ClosedError), every cache file, the
-   * background loop and the store. Idempotent.
+   * background loop and the store, then releases the cache dir. Idempotent.
    */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
@@ -462,7 +523,11 @@ export class DataCache {
     await Promise.all([...this.#files.values()].map((e) => this.#closeEntry(e)));
     await Promise.all([...this.#closingFiles.values()]);
     await this.#tasks.close(new ClosedError('data cache is closed'));
-    this.#store.close();
+    try {
+      this.#store.close();
+    } finally {
+      await this.#ownerLock.release();
+    }
   }
 }
 

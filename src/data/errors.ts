@@ -43,12 +43,38 @@ export class DeadlineError extends TimeoutError {
  * fetches its range uncached instead.
  */
 export class CacheFullError extends Error {
-  override readonly name = 'CacheFullError';
+  override readonly name: string = 'CacheFullError';
   readonly code = 'DATA_CACHE_FULL';
+}
+
+/**
+ * Writing the cache file failed because its disk (or the user's quota) is full: ENOSPC or
+ * EDQUOT. A CacheFullError, so a reader that meets it is served uncached, never an error.
+ */
+export class CacheDiskFullError extends CacheFullError {
+  override readonly name = 'CacheDiskFullError';
 }
 
 /** A remote or local I/O failure of the cache file itself (write, read, open). */
 export class CacheIoError extends Error {
   override readonly name = 'CacheIoError';
   readonly code = 'DATA_CACHE_IO';
+}
+
+/**
+ * Another live DataCache (another mount, in this or another process) owns the cache dir: two
+ * owners would each keep the cap and evict each other's open files. The CLI reports it as a
+ * usage error (use another cache dir, or unmount the other one).
+ */
+export class CacheDirBusyError extends Error {
+  override readonly name = 'CacheDirBusyError';
+  readonly code = 'CACHE_DIR_BUSY';
+  readonly dir: string;
+  readonly ownerPid: number;
+
+  constructor(dir: string, ownerPid: number, message: string) {
+    super(message);
+    this.dir = dir;
+    this.ownerPid = ownerPid;
+  }
 }

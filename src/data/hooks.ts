@@ -40,4 +40,10 @@ export interface DataHooks {
   afterChunkLanded?: (info: ChunkLandedInfo) => void;
   /** Synchronous, after an object was evicted (file deleted, store rows gone). */
   onEvicted?: (info: { objectId: number; bytes: number }) => void;
+  /**
+   * Synchronous, right before a cache file is unlinked (eviction, a replaced or invalidated
+   * version, a file that is not trusted, an orphan). No store row vouches for it any more: the
+   * row is gone, or (a file not trusted) its ranges and identity are forgotten, committed.
+   */
+  beforeUnlink?: (info: { fileName: string }) => void;
 }

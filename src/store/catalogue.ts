@@ -11,6 +11,8 @@
 //   loadRanges(id, kind = 'present')                    → RangeSet
 //   addRanges / removeRanges(id, ranges, kind = 'present')
 //   touch(id, nowMs = clock.wallNow())                  LRU clock (callers batch: once per flush)
+//   setFileIdentity(id, identity)                       records the identity of a newly created cache file
+//   forgetFile(id)                                      the file is not trusted: drops every range and the identity
 //   totalPresentBytes()                                 sum over all objects
 //   evictionCandidates(limit, exclude)                  LRU first, never dirty, never excluded
 //   deleteObject(id), listObjects(), close() (idempotent; later calls throw StoreClosedError)
@@ -28,11 +30,14 @@
 //   key), never a rewrite of all of an object's ranges.
 // - Ranges are not clipped to the object's size: the write path may extend a file before the
 //   size is updated.
+// - A row's ranges describe the file whose identity the row records (objects.file_identity);
+//   with no identity recorded they are never trusted. forgetFile drops the ranges and the
+//   identity in one transaction, so no row keeps ranges for a file it does not name.
 //
 // Concurrency: no method awaits, so within a process each call is atomic and no lock is taken.
-// Several processes may share one cache dir: WAL lets readers proceed during a write,
-// busy_timeout queues writers, and every read-modify-write runs in BEGIN IMMEDIATE. Keeping two
-// processes from writing the same cache *file* is the data layer's job (per-object file locks).
+// One DataCache owns a cache dir at a time (its owner lock, data/cache/owner-lock.ts), so one
+// process writes the catalogue; WAL and busy_timeout still let other connections (a `status`
+// reader, a test) read while it writes, and every read-modify-write runs in BEGIN IMMEDIATE.
 import { RangeSet, type Range } from '../base/range-set.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
@@ -52,6 +57,14 @@ export interface CachedObject {
   presentBytes: number;
   dirty: boolean;
   lastUsedMs: number;
+  /** Identity of the cache file the ranges describe; undefined when none was recorded. */
+  fileIdentity: string | undefined;
+}
+
+/** What forgetFile dropped. */
+export interface ForgottenRanges {
+  presentBytes: number;
+  dirtyBytes: number;
 }
 
 export interface StaleObject {
@@ -83,6 +96,7 @@ interface ObjectRow {
   present_bytes: number;
   dirty: number;
   last_used_ms: number;
+  file_identity: string | null;
 }
 
 interface RangeRow {
@@ -90,7 +104,7 @@ interface RangeRow {
   end: number;
 }
 
-const OBJECT_COLUMNS = 'id, remote, path, fingerprint, size, cache_file, present_bytes, dirty, last_used_ms';
+const OBJECT_COLUMNS = 'id, remote, path, fingerprint, size, cache_file, present_bytes, dirty, last_used_ms, file_identity';
 
 const toObject = (r: ObjectRow): CachedObject => ({
   id: r.id,
@@ -102,6 +116,7 @@ const toObject = (r: ObjectRow): CachedObject => ({
   presentBytes: r.present_bytes,
   dirty: r.dirty !== 0,
   lastUsedMs: r.last_used_ms,
+  fileIdentity: r.file_identity ?? undefined,
 });
 
 function prepareStatements(db: Db) {
@@ -130,6 +145,12 @@ function prepareStatements(db: Db) {
       "UPDATE objects SET dirty = EXISTS (SELECT 1 FROM ranges WHERE object_id = objects.id AND kind = 'dirty') WHERE id = ?",
     ),
     touch: db.prepare<[number, number]>('UPDATE objects SET last_used_ms = ? WHERE id = ?'),
+    setIdentity: db.prepare<[string, number]>('UPDATE objects SET file_identity = ? WHERE id = ?'),
+    dirtyBytes: db.prepare<[number], { total: number | null }>(
+      "SELECT SUM(\"end\" - start) AS total FROM ranges WHERE object_id = ? AND kind = 'dirty'",
+    ),
+    deleteAllRanges: db.prepare<[number]>('DELETE FROM ranges WHERE object_id = ?'),
+    resetFile: db.prepare<[number]>('UPDATE objects SET present_bytes = 0, dirty = 0, file_identity = NULL WHERE id = ?'),
     total: db.prepare<[], { total: number | null }>('SELECT SUM(present_bytes) AS total FROM objects'),
     // Served in order by the objects_lru index (dirty, last_used_ms, rowid): no sort.
     lru: db.prepare<[], ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE dirty = 0 ORDER BY last_used_ms, id`),
@@ -149,6 +170,7 @@ export class Catalogue {
   readonly #q: ReturnType<typeof prepareStatements>;
   readonly #addTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
   readonly #removeTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
+  readonly #forgetTx: (objectId: number) => ForgottenRanges;
   #closed = false;
 
   private constructor(db: Db, clock: Clock) {
@@ -167,6 +189,15 @@ export class Catalogue {
       for (const r of ranges) delta -= this.#removeOneLocked(objectId, kind, r.start, r.end);
       this.#finishLocked(objectId, kind, delta);
     });
+    const forgetTx = db.transaction((objectId: number): ForgottenRanges => {
+      const row = this.#q.getById.get(objectId);
+      if (!row) return { presentBytes: 0, dirtyBytes: 0 };
+      const dirtyBytes = this.#q.dirtyBytes.get(objectId)?.total ?? 0;
+      this.#q.deleteAllRanges.run(objectId);
+      this.#q.resetFile.run(objectId);
+      return { presentBytes: row.present_bytes, dirtyBytes };
+    });
+    this.#forgetTx = (id) => forgetTx.immediate(id);
     this.#addTx = (id, ranges, kind) => addTx.immediate(id, ranges, kind);
     this.#removeTx = (id, ranges, kind) => removeTx.immediate(id, ranges, kind);
   }
@@ -312,6 +343,21 @@ export class Catalogue {
   /** Records a use for LRU eviction. One small write: callers batch (e.g. once per flush). */
   touch(objectId: number, nowMs: number = this.#clock.wallNow()): void {
     this.#open().touch.run(Math.round(nowMs), objectId);
+  }
+
+  /** Records the identity of the object's newly created cache file. Unknown ids are ignored. */
+  setFileIdentity(objectId: number, identity: string): void {
+    this.#open().setIdentity.run(identity, objectId);
+  }
+
+  /**
+   * The object's cache file cannot be trusted (missing, wrong size, replaced): drops all its
+   * ranges (present and dirty) and its recorded identity in one transaction, keeping the row.
+   * Returns what was dropped (zeros for an unknown id).
+   */
+  forgetFile(objectId: number): ForgottenRanges {
+    this.#open();
+    return this.#forgetTx(objectId);
   }
 
   totalPresentBytes(): number {

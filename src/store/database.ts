@@ -1,7 +1,8 @@
 // Opening a SQLite database (better-sqlite3) and migrating its schema.
 //
-// Sharing: one database file per cache dir, opened in WAL mode so several processes (mounts)
-// can share a cache dir: readers never block the writer and see a consistent snapshot, and
+// Sharing: one database file per cache dir, opened in WAL mode so several connections can share
+// it (one DataCache owns a cache dir, see data/cache/owner-lock.ts; a `status` reader, threads
+// and tests open more): readers never block the writer and see a consistent snapshot, and
 // busy_timeout makes a writer wait for another process's write instead of failing with
 // SQLITE_BUSY. Writers that read first use BEGIN IMMEDIATE (`tx.immediate()`), so two processes
 // never both hold a read lock and then deadlock upgrading it.

@@ -38,4 +38,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'cache file identity',
+    up: (db) => {
+      // The identity (inode and birth time, see data/cache/file-identity.ts) of the cache file
+      // the row's ranges describe, recorded when the data layer created the file. NULL: none
+      // recorded (rows of version 1, or a file not created yet), so the file is not trusted and
+      // its ranges are dropped when it is next opened or at the start-up reconcile.
+      db.exec('ALTER TABLE objects ADD COLUMN file_identity TEXT');
+    },
+  },
 ];

@@ -197,7 +197,7 @@ void describe('CacheFile', () => {
         fingerprint: { size: 8192 },
         sizeBytes: 8192,
         filePath: join(dir, 'x.bin'),
-        present: new RangeSet(),
+        record: { identity: undefined, loadPresent: () => new RangeSet(), forget: () => undefined, created: () => undefined },
         logger: silentLogger(),
         persist: () => undefined,
       });

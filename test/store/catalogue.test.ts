@@ -17,6 +17,8 @@ import { MIGRATIONS } from '../../src/store/schema.js';
 import { MigrationError, StoreError, migrate, openDatabase, schemaVersion, type Db, type Migration } from '../../src/store/database.js';
 
 const name = (id: number): string => `${id}.bin`;
+/** The schema version a fresh catalogue ends at. */
+const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
 
 let dir = '';
 const cleanups: (() => void)[] = [];
@@ -116,10 +118,10 @@ describe('migrations', () => {
     const path = join(dir, 'c.db');
     Catalogue.open(path).close();
     const db = own(openDatabase(path));
-    assert.equal(schemaVersion(db), 1);
+    assert.equal(schemaVersion(db), LATEST);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
-    assert.equal(migrate(db, MIGRATIONS), 1, 'nothing left to apply');
+    assert.equal(migrate(db, MIGRATIONS), LATEST, 'nothing left to apply');
     const s = own(Catalogue.open(path));
     assert.deepEqual(s.listObjects(), []);
     s.close();
@@ -130,12 +132,12 @@ describe('migrations', () => {
   test('a failing migration rolls back and leaves user_version unchanged', () => {
     const db = own(openDatabase(join(dir, 'c.db')));
     migrate(db, MIGRATIONS);
-    const bad: Migration = { version: 2, description: 'broken', up: (d) => d.exec('CREATE TABLE t (x); SELECT no_such_function();') };
+    const bad: Migration = { version: LATEST + 1, description: 'broken', up: (d) => d.exec('CREATE TABLE t (x); SELECT no_such_function();') };
     assert.throws(() => migrate(db, [...MIGRATIONS, bad]), MigrationError);
-    assert.equal(schemaVersion(db), 1);
+    assert.equal(schemaVersion(db), LATEST);
     assert.deepEqual(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get(), { n: 0 }, 'the half-done migration left nothing');
-    const good: Migration = { version: 2, description: 'fixed', up: (d) => d.exec('CREATE TABLE t (x)') };
-    assert.equal(migrate(db, [good, ...MIGRATIONS]), 2, 'order of the list does not matter');
+    const good: Migration = { version: LATEST + 1, description: 'fixed', up: (d) => d.exec('CREATE TABLE t (x)') };
+    assert.equal(migrate(db, [good, ...MIGRATIONS]), LATEST + 1, 'order of the list does not matter');
   });
 
   test('a failing first migration leaves an empty database at version 0', () => {
@@ -174,7 +176,7 @@ describe('migrations', () => {
       const path = join(dir, `race-${round}.db`);
       await inWorkers(4, 'Catalogue.open(workerData.path).close();', { path });
       const db = openDatabase(path);
-      assert.equal(schemaVersion(db), 1);
+      assert.equal(schemaVersion(db), LATEST);
       db.close();
     }
   });
@@ -196,6 +198,7 @@ describe('Catalogue', () => {
       presentBytes: 0,
       dirty: false,
       lastUsedMs: clock.wallNow(),
+      fileIdentity: undefined,
     });
     s.addRanges(a.object.id, [{ start: 0, end: 50 }]);
     const again = s.upsertObject('r', 'p', 'etag:1', 100, name);
@@ -248,6 +251,31 @@ describe('Catalogue', () => {
     t.removeRanges(object.id, [{ start: 10, end: 11 }, { start: 60, end: 100 }]);
     assert.deepEqual(rawRanges(raw, object.id), [[0, 10], [11, 60]]);
     assert.equal(t.getObjectById(object.id)?.presentBytes, 59);
+  });
+
+  test('a version 1 catalogue migrates with no file identity; forgetFile drops every range and the identity', () => {
+    const path = join(dir, 'c.db');
+    const v1 = openDatabase(path);
+    migrate(v1, MIGRATIONS.filter((m) => m.version === 1));
+    v1.prepare("INSERT INTO objects (remote, path, fingerprint, size, cache_file, last_used_ms, created_ms) VALUES ('r', 'old', 'f', 100, 'o.bin', 1, 1)").run();
+    v1.close();
+    const s = own(Catalogue.open(path));
+    const old = s.getObject('r', 'old');
+    assert.equal(old?.fileIdentity, undefined, 'a row written before identities is never trusted');
+    const { object } = s.upsertObject('r', 'p', 'f', 100, name);
+    s.setFileIdentity(object.id, '12:34');
+    assert.equal(s.getObjectById(object.id)?.fileIdentity, '12:34');
+    s.addRanges(object.id, [{ start: 0, end: 40 }, { start: 50, end: 60 }]);
+    s.addRanges(object.id, [{ start: 70, end: 75 }], 'dirty');
+    assert.deepEqual(s.forgetFile(object.id), { presentBytes: 50, dirtyBytes: 5 });
+    const after = s.getObjectById(object.id);
+    assert.deepEqual(
+      { presentBytes: after?.presentBytes, dirty: after?.dirty, fileIdentity: after?.fileIdentity },
+      { presentBytes: 0, dirty: false, fileIdentity: undefined },
+    );
+    assert.equal(s.loadRanges(object.id).size + s.loadRanges(object.id, 'dirty').size, 0);
+    assert.equal(s.totalPresentBytes(), 0);
+    assert.deepEqual(s.forgetFile(object.id + 100), { presentBytes: 0, dirtyBytes: 0 }, 'unknown id');
   });
 
   test('bad ranges throw RangeError and change nothing; unknown ids are ignored', () => {

@@ -7,6 +7,15 @@
 // close() when the last handle goes away. close() is idempotent.
 //
 // Invariants:
+// - Opening never trusts a file it did not verify: the file must be the one the catalogue row
+//   recorded (identity: inode + birth time) and have the object's size (file-identity.ts);
+//   otherwise its ranges are dropped in the store *before* the file is unlinked and recreated
+//   empty, and the new identity is recorded before any range of it can be persisted.
+// - Once open, the CacheFile works on its fd only: reads, writes, and transfer threads (which
+//   open `/proc/self/fd/<fd>`, the same inode, not the path). A file deleted or replaced under
+//   an open CacheFile is therefore harmless while it is open (Linux keeps an unlinked inode
+//   alive while an fd names it); the bytes land in, and are read from, the file the ranges
+//   describe, and the next open sees the change and drops the ranges.
 // - `present` only grows while the file is open, and only after the bytes were written
 //   (write, then `landed`): a byte marked present is on disk (in the page cache).
 // - Check-and-register: `addWaiter` looks at `present` and registers in one synchronous step;
@@ -22,14 +31,27 @@
 // Lock order: CacheFile.#flushMutex is the only lock here; it is a leaf (nothing else is
 // taken while holding it) and it is never held across remote I/O — only fdatasync, the
 // synchronous store write and the final fd close happen under it. See docs/LOCKING.md.
-import { constants as fsConstants } from 'node:fs';
-import { open as fsOpen, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants, existsSync } from 'node:fs';
+import { open as fsOpen, unlink, type FileHandle } from 'node:fs/promises';
 import { AbortedError, Deferred, Mutex, TaskGroup } from '../../base/async.js';
 import { readBuffers } from '../../base/buffer-pool.js';
 import { RangeSet, type Range } from '../../base/range-set.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Fingerprint } from '../../remote/remote.js';
-import { CacheIoError, ClosedError } from '../errors.js';
+import { CacheDiskFullError, CacheIoError, ClosedError } from '../errors.js';
+import { distrustReason, fileIdentity } from './file-identity.js';
+
+/** Errnos of a cache disk that is full: the bytes are served uncached instead. */
+const DISK_FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+/** True when `code` says the cache disk (or the user's quota on it) is full. */
+export function isDiskFullCode(code: unknown): boolean {
+  return typeof code === 'string' && DISK_FULL_CODES.has(code);
+}
+
+/** Transfer threads reopen the cache file through /proc when it exists (it does on Linux). */
+const PROC_FD_DIR = '/proc/self/fd';
+const haveProcFd = existsSync(PROC_FD_DIR);
 
 /** Something a waiter is linked to (a download); told when the waiter goes away. */
 export interface WaiterLink {
@@ -82,13 +104,30 @@ export interface CacheFileInit {
   objectId: number;
   fingerprint: Fingerprint;
   sizeBytes: number;
-  /** Absolute path of the sparse file. Created 0600 if missing. */
+  /** Absolute path of the sparse file. Created 0600 if missing or not trusted. */
   filePath: string;
-  /** Ranges the store says are present. */
-  present: RangeSet;
+  /** The catalogue's record of the file. */
+  record: CacheFileRecord;
   logger: Logger;
   /** Makes newly present ranges known to the store. Called after they are fdatasync'ed. */
   persist: (ranges: Range[]) => void;
+  /** Test hook (DataHooks.beforeUnlink): called right before an untrusted file is unlinked. */
+  beforeUnlink?: () => void;
+}
+
+/** What the catalogue knows about a cache file, and how open() tells it what it found. */
+export interface CacheFileRecord {
+  /** Identity recorded when the file was created (file-identity.ts); undefined: none. */
+  identity: string | undefined;
+  /** The ranges recorded present; asked only once the file on disk is verified. */
+  loadPresent(): RangeSet;
+  /**
+   * The file on disk is not the one the ranges describe (`reason`): drop them and the recorded
+   * identity, durably. Called before the file is unlinked.
+   */
+  forget(reason: string): void;
+  /** A new empty file was created with `identity`: record it. Called before open() returns. */
+  created(identity: string): void;
 }
 
 export class CacheFile {
@@ -117,14 +156,14 @@ export class CacheFile {
   /** Reads since the last flush (the owner touches the store's LRU clock from it). */
   accessed = false;
 
-  private constructor(init: CacheFileInit, fh: FileHandle) {
+  private constructor(init: CacheFileInit, fh: FileHandle, present: RangeSet) {
     this.debugId = init.debugId;
     this.remotePath = init.remotePath;
     this.objectId = init.objectId;
     this.fingerprint = init.fingerprint;
     this.sizeBytes = init.sizeBytes;
     this.filePath = init.filePath;
-    this.present = init.present;
+    this.present = present;
     this.log = init.logger.child({ debugId: init.debugId });
     this.#persist = init.persist;
     this.#fh = fh;
@@ -134,22 +173,66 @@ export class CacheFile {
     });
   }
 
-  /** Opens (creating 0600 if needed) the sparse file and sizes it to the object's size. */
+  /**
+   * Opens the sparse file if it is the one the record describes (its ranges are then
+   * trusted); else tells the record to forget the ranges, unlinks whatever is there and
+   * creates a new empty file (0600) of the object's size, whose identity it records.
+   * The caller holds the catalog mutex (no eviction or other open of this object meanwhile).
+   */
   static async open(init: CacheFileInit): Promise<CacheFile> {
-    let fh: FileHandle;
+    const path = init.filePath;
+    let reason = 'missing';
+    let fh: FileHandle | undefined;
     try {
-      fh = await fsOpen(init.filePath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600);
+      fh = await fsOpen(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
     } catch (err) {
-      throw new CacheIoError(`cannot open cache file ${init.filePath}`, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') reason = 'a symbolic link';
+      else if (code !== 'ENOENT') throw new CacheIoError(`cannot open cache file ${path}`, { cause: err });
+    }
+    if (fh !== undefined) {
+      let why: string | undefined;
+      try {
+        why = distrustReason(await fh.stat({ bigint: true }), init.record.identity, init.sizeBytes);
+        if (why === undefined) return new CacheFile(init, fh, init.record.loadPresent());
+      } catch (err) {
+        await fh.close().catch(() => undefined);
+        throw new CacheIoError(`cannot check cache file ${path}`, { cause: err });
+      }
+      reason = why;
+      await fh.close();
+    }
+    // Durable order: the store forgets the ranges first, then the file goes. A crash in between
+    // leaves a row without ranges (harmless) and a file nobody trusts.
+    init.record.forget(reason);
+    init.beforeUnlink?.();
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheIoError(`cannot remove untrusted cache file ${path}`, { cause: err });
     }
     try {
-      const st = await fh.stat();
-      if (st.size !== init.sizeBytes) await fh.truncate(init.sizeBytes);
+      fh = await fsOpen(path, fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      throw new CacheIoError(`cannot create cache file ${path}`, { cause: err });
+    }
+    try {
+      await fh.truncate(init.sizeBytes);
+      init.record.created(fileIdentity(await fh.stat({ bigint: true })));
     } catch (err) {
       await fh.close().catch(() => undefined);
-      throw new CacheIoError(`cannot size cache file ${init.filePath}`, { cause: err });
+      throw new CacheIoError(`cannot size cache file ${path}`, { cause: err });
     }
-    return new CacheFile(init, fh);
+    return new CacheFile(init, fh, new RangeSet());
+  }
+
+  /**
+   * A path that opens this CacheFile's own inode while its fd is open, even if the file was
+   * unlinked or replaced meanwhile: what a transfer thread must write to. The fd stays open
+   * until every download (and so every transfer) of the file has ended (close order).
+   */
+  get transferPath(): string {
+    return haveProcFd ? `${PROC_FD_DIR}/${this.#fh.fd}` : this.filePath;
   }
 
   get closing(): boolean {
@@ -253,7 +336,9 @@ export class CacheFile {
 
   /**
    * Writes `bufs` back to back at `pos` (one positional writev where the kernel takes it all).
-   * Only downloads call this, before `landed`.
+   * Only downloads call this, before `landed`. A full disk (ENOSPC, EDQUOT) is a
+   * CacheDiskFullError (a CacheFullError: the reader is served uncached); bytes of a write that
+   * failed part way are never marked present.
    */
   async writeAt(pos: number, bufs: readonly Uint8Array[]): Promise<void> {
     if (this.#fdClosed) throw new ClosedError(`${this.debugId}: write after close`);
@@ -270,6 +355,9 @@ export class CacheFile {
       }
     } catch (err) {
       if (err instanceof CacheIoError) throw err;
+      if (isDiskFullCode((err as NodeJS.ErrnoException).code)) {
+        throw new CacheDiskFullError(`${this.debugId}: the cache disk is full (writing at ${at})`, { cause: err });
+      }
       throw new CacheIoError(`${this.debugId}: writing cache file failed at ${at}`, { cause: err });
     }
   }

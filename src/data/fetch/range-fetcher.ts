@@ -39,10 +39,10 @@ import { FileWriteError, RemoteError, isRemoteError } from '../../remote/remote-
 import { fingerprintChange } from '../../remote/fingerprint.js';
 import type { FileTransfer, Remote } from '../../remote/remote.js';
 import { retry } from '../../remote/retry.js';
-import type { CacheFile, ActiveDownload, Waiter, WaiterLink } from '../cache/cache-file.js';
+import { isDiskFullCode, type CacheFile, type ActiveDownload, type Waiter, type WaiterLink } from '../cache/cache-file.js';
 import type { DataConfig } from '../config.js';
 import type { DownloadPool } from './download-pool.js';
-import { CacheFullError, CacheIoError, ChangedError, ClosedError } from '../errors.js';
+import { CacheDiskFullError, CacheFullError, CacheIoError, ChangedError, ClosedError } from '../errors.js';
 import type { Evictor } from '../cache/eviction.js';
 import type { DataHooks } from '../hooks.js';
 import type { PrefetchHandle } from './read-ahead.js';
@@ -186,8 +186,8 @@ export class RangeFetcher {
 
   /**
    * Resolves once [start, end) of `cf` is present. Rejects with ClosedError, ChangedError,
-   * CacheFullError (the caller then reads uncached), a final RemoteError, or the signal's
-   * reason. The caller has entered the cache file's gate.
+   * CacheFullError (the cap is reached or the cache disk is full, CacheDiskFullError: the
+   * caller then reads uncached), a final RemoteError, or the signal's reason. The caller has entered the cache file's gate.
    */
   async waitForRange(cf: CacheFile, start: number, end: number, signal: AbortSignal, deadlineAt: number, alignBytes = this.#d.config.chunkSizeBytes): Promise<void> {
     for (let round = 0; ; round++) {
@@ -595,7 +595,8 @@ export class RangeFetcher {
       await reserveAhead();
       allowed = reservedTo;
       this.#remoteRequests++;
-      transfer = readToFile(cf.remotePath, dl.pos, dl.end - dl.pos, cf.filePath, {
+      // The CacheFile's own inode (through its fd), not its path: see CacheFile.transferPath.
+      transfer = readToFile(cf.remotePath, dl.pos, dl.end - dl.pos, cf.transferPath, {
         signal: both,
         expect: cf.fingerprint,
         allowTo: reservedTo,
@@ -612,7 +613,11 @@ export class RangeFetcher {
       }
       while (pump !== undefined) await pump;
       if (pumpError !== undefined) throw pumpError;
-      if (failure instanceof FileWriteError) throw new CacheIoError(`${dl.debugId}: ${failure.message}`, { cause: failure });
+      if (failure instanceof FileWriteError) {
+        // The transfer thread's write failed; a full cache disk serves the reader uncached.
+        if (isDiskFullCode(failure.code)) throw new CacheDiskFullError(`${dl.debugId}: the cache disk is full: ${failure.message}`, { cause: failure });
+        throw new CacheIoError(`${dl.debugId}: ${failure.message}`, { cause: failure });
+      }
       if (failure !== undefined) throw failure;
     } finally {
       ev.settle(cf.objectId, reservedTo - dl.pos, 0);
