@@ -179,7 +179,7 @@ const entry = (spec: Unenv<SettingSpec>): SettingSpec => ({ ...spec, env: envNam
 
 /** The table. Order is `--help` order. */
 export const SETTINGS: readonly SettingSpec[] = Object.freeze([
-  entry({ key: 'cache-dir', field: 'cacheDir', kind: 'path', arg: 'dir', default: defaultCacheDir, commands: ['mount'], help: 'where cached bytes and their catalogue live' }),
+  entry({ key: 'cache-dir', field: 'cacheDir', kind: 'path', arg: 'dir', default: defaultCacheDir, commands: ['mount'], help: 'where cached bytes and their catalogue live (one subdirectory per remote)' }),
   entry({ key: 'cache-max-size', field: 'cacheMaxSizeBytes', kind: 'size', unit: 'bytes', arg: 'size', default: '10G', min: 1, commands: ['mount'], help: 'hard cap on cached bytes (e.g. 512M, 10G)' }),
   entry({ key: 'deadline', field: 'deadlineMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 30, min: 0, max: MAX_TIMER_SECONDS, commands: ['mount', 'memfs'], help: 'per-operation deadline: no syscall on the mount waits longer than this plus 1 s, whatever the remote does (an unreachable remote then fails at once until a probe sees it back)' }),
   entry({ key: 'attr-ttl', field: 'attrTtlMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 10, min: 0, commands: ['mount'], help: 'how long attributes and names are trusted' }),

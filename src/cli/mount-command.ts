@@ -5,7 +5,8 @@
 // adds no defaults of its own. The cache directory is created by the data layer (DataCache.open,
 // mode 0700), not here.
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import type { Settings } from '../base/settings.js';
 import type { Logger } from '../observability/logger.js';
 import type { Remote } from '../remote/remote.js';
@@ -74,6 +75,18 @@ export function makeRemote(spec: string, logger: Logger, settings: Settings): Re
 }
 
 
+/**
+ * The cache of one remote: a directory named after it inside `--cache-dir`, so two different
+ * remotes never share (and never lock each other out of) one cache, while the same remote
+ * mounted again finds its cache. The name is readable (host and path) and unique (a hash of
+ * the remote's id, which never holds credentials).
+ */
+export function cacheDirFor(base: string, remoteId: string): string {
+  const readable = remoteId.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 60);
+  const hash = createHash('sha256').update(remoteId).digest('hex').slice(0, 12);
+  return join(base, `${readable || 'remote'}-${hash}`);
+}
+
 export interface StartedMount {
   server: FuseServer;
   remote: Remote;
@@ -108,7 +121,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
         throw new UsageError(`cannot list the remote ${remote.id} (${why}); --offline mounts it anyway and serves what the cache holds`, { cause: err });
       });
     }
-    const cacheDir = resolve(s.cacheDir);
+    const cacheDir = cacheDirFor(resolve(s.cacheDir), remote.id);
     const config = dataConfigFrom(s);
     try {
       resolveDataConfig(config);

@@ -12,6 +12,7 @@ import { writeRampFile } from '../support/ramp.js';
 import { run, sh, start } from '../support/proc.js';
 import { eventually } from '../support/eventually.js';
 import { Catalogue } from '../../src/store/catalogue.js';
+import { cacheDirFor } from '../../src/cli/mount-command.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -32,7 +33,7 @@ describe('fusestream mount (CLI)', () => {
 
   after(async () => {
     await nginx?.stop();
-    for (const m of ['mnt1', 'mnt2']) if (isMounted(join(dir, m))) await run('umount', ['-l', join(dir, m)], 5000);
+    for (const m of ['mnt1', 'mnt2', 'mnt3a', 'mnt3b', 'mnt3c']) if (isMounted(join(dir, m))) await run('umount', ['-l', join(dir, m)], 5000);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -67,7 +68,7 @@ describe('fusestream mount (CLI)', () => {
       // Ranges reach the catalogue within persistIntervalMs (1 s) of landing: wait until the
       // other process has recorded the whole file, then kill it.
       await eventually(() => {
-        const store = Catalogue.open(join(cache, 'cache.db'));
+        const store = Catalogue.open(join(cacheDirFor(cache, nginx.url), 'cache.db'));
         try {
           return store.totalPresentBytes() >= 16 * 1024 * 1024;
         } finally {
@@ -89,6 +90,39 @@ describe('fusestream mount (CLI)', () => {
     } finally {
       first.child.kill('SIGKILL');
       second?.child.kill('SIGKILL');
+    }
+  });
+
+  test('two mounts on one cache dir: the same remote is refused with a clear message, another remote gets its own cache', async () => {
+    const cache = join(dir, 'cache3');
+    const [a, b, c] = ['mnt3a', 'mnt3b', 'mnt3c'].map((m) => {
+      mkdirSync(join(dir, m));
+      return join(dir, m);
+    }) as [string, string, string];
+    const first = start(process.execPath, [cli, 'mount', nginx.url, a, '--cache-dir', cache, '--log-level', 'warn']);
+    let other: ReturnType<typeof start> | undefined;
+    try {
+      await first.waitFor('mounted', 15_000);
+      const want = (await sh(`sha256sum ${join(www, 'r2.bin')}`)).split(' ')[0];
+      assert.equal((await sh(`sha256sum ${a}/r2.bin`)).split(' ')[0], want);
+      const second = await run(process.execPath, [cli, 'mount', nginx.url, b, '--cache-dir', cache, '--log-level', 'warn'], 20_000);
+      assert.equal(second.code, 2, `a second mount of the same remote on the same cache dir is a usage error: ${second.stderr}`);
+      assert.match(second.stderr, new RegExp(`pid ${first.child.pid ?? 'none'}`), 'the message names the owning process');
+      assert.equal(isMounted(b), false);
+      // A different remote (the same files, as a local directory) with the same --cache-dir.
+      other = start(process.execPath, [cli, 'mount', www, c, '--cache-dir', cache, '--log-level', 'warn']);
+      await other.waitFor('mounted', 15_000);
+      assert.equal((await sh(`sha256sum ${c}/r2.bin`)).split(' ')[0], want);
+      // The first mount lost nothing: its cached file is still served (and correct).
+      assert.equal((await sh(`sha256sum ${a}/r2.bin`)).split(' ')[0], want);
+      for (const p of [first, other]) {
+        p.child.kill('SIGTERM');
+        const r = await within(p.done, 20_000, 'a mount to exit after SIGTERM');
+        assert.equal(r.code, 0, r.stderr);
+      }
+    } finally {
+      first.child.kill('SIGKILL');
+      other?.child.kill('SIGKILL');
     }
   });
 });
