@@ -251,68 +251,97 @@ void describe('DataCache', () => {
   void test('7. a download landing exactly while a reader is about to wait never loses the wakeup', async () => {
     // The window: a reader sees its bytes missing and must register a waiter; if data could
     // land between the look and the registration, nobody would ever wake it. The data layer
-    // looks and registers in one synchronous step, so nothing can run in between.
+    // looks and registers in one synchronous step (CacheFile.addWaiter looks again as it
+    // registers), so an arrival is either seen by the look or settles the waiter.
     //
     // We reproduce every ordering around that window deterministically:
     // (a) the beforeLanded hook holds the only download between "written" and "present";
     //     a second reader of the same bytes starts k microtask turns after the hold is
     //     released, for k = 0..30, so its look falls before, at and after the moment the
     //     bytes become present (landing takes a few turns after release);
-    // (b) the onSawMissing hook runs *inside* the window (after the look, before the
-    //     registration) and releases the held download right there.
+    // (b) k = 31: the bytes land *inside* the window. The onSawMissing hook runs after the
+    //     reader's look saw them missing and before its waiter is registered; there it calls
+    //     the held chunk's land(), which marks the bytes present and wakes the waiters
+    //     registered so far, synchronously, right there. A registration that does not look
+    //     again (or that happens after a yield without looking again) misses that arrival and
+    //     hangs until `within` names the missed wakeup.
     // In each case the read must return the right bytes from the one download (no second
     // request: it joined the download rather than fetching again), and no waiter is left.
+    // Neither read starts at 0, so neither starts read-ahead: the one download is reader 1's
+    // (random reads aligned to the whole 1 MiB object), whatever order planning happens in.
     const remote = new FakeRemote({ chunkBytes: 1 * MiB });
-    let hold: { reached: Deferred<void>; gate: Gate } | undefined;
+    let hold: { reached: Deferred<void>; gate: Gate; land?: () => void } | undefined;
     let inWindow: (() => void) | undefined;
+    let landedChunks = 0;
     const hooks: DataHooks = {
-      beforeLanded: async () => {
+      beforeLanded: async ({ land }) => {
         const h = hold;
         if (!h) return;
+        h.land = land;
         h.reached.resolve();
         await h.gate.wait();
+      },
+      afterChunkLanded: () => {
+        landedChunks++;
       },
       onSawMissing: () => inWindow?.(),
     };
     const cache = await track(
-      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
+      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, randomAlignBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
     );
     for (let k = 0; k <= 31; k++) {
       const path = `w${k}`;
       const fp = remote.setObject(path, 1 * MiB, k);
       const readsBefore = remote.reads.length;
-      const h = { reached: new Deferred<void>(), gate: new Gate() };
+      const h: NonNullable<typeof hold> = { reached: new Deferred<void>(), gate: new Gate() };
       hold = h;
       const r1 = await cache.openFile(path, fp, 1 * MiB);
       const r2 = await cache.openFile(path, fp, 1 * MiB);
-      const first = r1.read(0, 4 * KiB);
-      await within(h.reached.promise, T, `download of ${path} to be written and held before landing`);
-      let second: Promise<Buffer>;
-      if (k === 31) {
-        // (b): release the download from inside the reader's look-then-register step.
-        let released = false;
-        inWindow = () => {
-          if (released) return;
-          released = true;
+      const first = r1.read(8 * KiB, 4 * KiB);
+      try {
+        await within(h.reached.promise, T, `download of ${path} to be written and held before landing`);
+        let second: Promise<Buffer>;
+        let what = `reader 2 of ${path} to be woken, its look ${k} turns after the landing was released (a hang here is a missed wakeup)`;
+        if (k === 31) {
+          // (b): land the held chunk from inside the reader's look-then-register step.
+          const seen: { landedBefore: number; landedAfter: number; waitersBefore: number; waitersAfter: number }[] = [];
+          inWindow = () => {
+            if (seen.length > 0) return;
+            const landedBefore = landedChunks;
+            const waitersBefore = cache.stats().waiters; // reader 1's waiter, on the held download
+            assert.ok(h.land, 'the held chunk offers land()');
+            h.land();
+            seen.push({ landedBefore, landedAfter: landedChunks, waitersBefore, waitersAfter: cache.stats().waiters });
+          };
+          second = r2.read(512 * KiB, 4 * KiB);
+          inWindow = undefined;
+          assert.deepEqual(
+            seen,
+            [{ landedBefore: 0, landedAfter: 1, waitersBefore: 1, waitersAfter: 0 }],
+            'the bytes landed inside the window: after reader 2 looked, before it registered (only reader 1 was woken by the landing)',
+          );
+          h.gate.open(); // the download goes on; it does not land the chunk twice
+          what = `reader 2 of ${path} to be woken although its bytes landed between its look and its registration (a hang here is the missed wakeup)`;
+        } else {
           h.gate.open();
-        };
-        second = r2.read(512 * KiB, 4 * KiB);
-        assert.ok(released, 'the hook ran inside the window');
+          for (let i = 0; i < k; i++) await Promise.resolve();
+          second = r2.read(512 * KiB, 4 * KiB);
+        }
+        assertRamp(await within(second, T, what), 512 * KiB, k, `reader 2 k=${k}`);
+        assertRamp(await within(first, T, `reader 1 of ${path}`), 8 * KiB, k, `reader 1 k=${k}`);
+        assert.equal(remote.reads.length - readsBefore, 1, `k=${k}: one download served both readers`);
+        assert.equal(cache.stats().waiters, 0);
+      } finally {
+        h.gate.open(); // a failed check must not leave the download held (teardown would hang)
         inWindow = undefined;
-      } else {
-        h.gate.open();
-        for (let i = 0; i < k; i++) await Promise.resolve();
-        second = r2.read(512 * KiB, 4 * KiB);
       }
-      assertRamp(await within(second, T, `reader 2 of ${path} to be woken (k=${k})`), 512 * KiB, k, `reader 2 k=${k}`);
-      assertRamp(await within(first, T, `reader 1 of ${path}`), 0, k, `reader 1 k=${k}`);
-      assert.equal(remote.reads.length - readsBefore, 1, `k=${k}: one download served both readers`);
-      assert.equal(cache.stats().waiters, 0);
       hold = undefined;
-      await r1.close();
-      await r2.close();
+      landedChunks = 0;
+      await within(r1.close(), T, `reader 1 of ${path} to close`);
+      await within(r2.close(), T, `reader 2 of ${path} to close`);
     }
     assertGaugesZero(cache.stats(), 'after the window sweep');
+    assert.equal(cache.stats().cacheBytes, 32 * MiB, 'each of the 32 objects landed exactly once (no double accounting)');
   });
 
   void test('8. eviction under concurrent reads and fills: cap honoured at every chunk, no open object evicted, sizes add up', async () => {

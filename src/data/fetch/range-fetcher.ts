@@ -576,8 +576,16 @@ export class RangeFetcher {
         while (dl.pos < written) {
           const from = dl.pos;
           const to = written;
-          if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: from, end: to });
-          this.#landed(dl, from, to, to - from);
+          let landedByHook = false;
+          if (this.#d.hooks.beforeLanded) {
+            const land = (): void => {
+              if (landedByHook) return;
+              landedByHook = true;
+              this.#landed(dl, from, to, to - from);
+            };
+            await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: from, end: to, land });
+          }
+          if (!landedByHook) this.#landed(dl, from, to, to - from);
           await reserveAhead();
           if (transfer !== undefined && (reservedTo - allowed >= chunk || reservedTo === dl.end)) {
             allowed = reservedTo;
@@ -660,9 +668,18 @@ export class RangeFetcher {
     let landed = false;
     try {
       await cf.writeAt(pos, bufs);
-      if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: pos, end: pos + n });
-      landed = true;
-      this.#landed(dl, pos, pos + n, n);
+      if (this.#d.hooks.beforeLanded) {
+        const land = (): void => {
+          if (landed) return;
+          landed = true;
+          this.#landed(dl, pos, pos + n, n);
+        };
+        await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: pos, end: pos + n, land });
+      }
+      if (!landed) {
+        landed = true;
+        this.#landed(dl, pos, pos + n, n);
+      }
     } finally {
       if (!landed) ev.settle(cf.objectId, n, 0);
     }
