@@ -318,13 +318,14 @@ export async function mount(o: MountOptions): Promise<MountHandle> {
 
 /**
  * Unmounts the FUSE mount at `mountpoint`: fusermount3 -u, then umount, then umount -l (at
- * once with `lazy`). A path with no FUSE mount is a no-op. Only the mount found there at the
- * start is taken away: a FUSE mount stacked under it is left alone.
+ * once with `lazy`). A path with no FUSE mount is a no-op: no command runs and the result is
+ * false. True once the mount found there at the start is gone; only that one is taken away: a
+ * FUSE mount stacked under it is left alone.
  */
-export async function unmount(mountpoint: string, opts: { lazy?: boolean; logger?: Logger } = {}): Promise<void> {
+export async function unmount(mountpoint: string, opts: { lazy?: boolean; logger?: Logger } = {}): Promise<boolean> {
   const mp = resolveMountpoint(mountpoint);
   const target = findFuseMount(mp);
-  if (!target) return;
+  if (!target) return false;
   const gone = (): boolean => findFuseMount(mp)?.connectionId !== target.connectionId;
   const errors: string[] = [];
   const steps: [string, string[]][] = [
@@ -341,7 +342,7 @@ export async function unmount(mountpoint: string, opts: { lazy?: boolean; logger
     const r = await exec(cmd, args, COMMAND_TIMEOUT_MS);
     if (gone()) {
       opts.logger?.debug({ mountpoint: mp, connection: target.connectionId, via: `${cmd} ${args.join(' ')}` }, 'unmounted');
-      return;
+      return true;
     }
     errors.push(describeExec(`${cmd} ${args.slice(0, -2).join(' ')}`.trim(), r));
   }

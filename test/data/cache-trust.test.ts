@@ -31,7 +31,9 @@ class FileFakeRemote extends FakeRemote {
   /** errno codes of failed writes. */
   readonly writeErrors: (string | undefined)[] = [];
 
-  readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
+  override readonly readToFile = (path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer => this.#transfer(path, offset, length, filePath, options);
+
+  #transfer(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
     const o = this.objects.get(path);
     if (!o) throw new Error(`no object ${path}`);
     this.filePaths.push(filePath);

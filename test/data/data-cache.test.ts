@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { Barrier, Deferred, Gate, within } from '../../src/base/async.js';
+import { Deferred, Gate, within } from '../../src/base/async.js';
 import type { DataCache, FileReader } from '../../src/data/data-cache.js';
 import { ClosedError, ChangedError } from '../../src/data/errors.js';
 import type { DataHooks } from '../../src/data/hooks.js';
@@ -125,42 +125,113 @@ void describe('DataCache', () => {
     await reader.close();
   });
 
-  void test('2. close while reads are starting: each read returns data or ClosedError, nothing hangs', async () => {
-    const remote = new FakeRemote({ chunkBytes: 64 * KiB });
-    const fp = remote.setObject('f', 4 * MiB, 2);
-    const cache = await track(openCache({ remote, dir }));
-    for (const order of ['close-then-release', 'release-then-close', 'release-turn-close'] as const) {
-      const reader = await cache.openFile('f', fp, 4 * MiB);
-      const n = 6;
-      const ready = new Barrier(n + 1);
-      const start = new Gate();
-      const reads = Array.from({ length: n }, async (_, i) => {
-        await ready.arrive();
-        await start.wait();
-        return reader.read(i * 600 * KiB, 100 * KiB);
-      });
-      await within(ready.arrive(), T, 'all readers to be ready at the start barrier');
-      let closing: Promise<void>;
-      if (order === 'close-then-release') {
-        closing = reader.close();
-        start.open();
-      } else if (order === 'release-then-close') {
-        start.open();
-        closing = reader.close();
-      } else {
-        start.open();
-        await new Promise<void>((r) => setImmediate(r));
-        closing = reader.close();
+  void test('2. close while reads are starting: each point of a read gives its exact outcome, nothing hangs', async () => {
+    // A close of the handle racing its reads, with each read held at a precise point (hooks and
+    // the manual fake remote, no sleeps), and the outcome each point must give:
+    // - before-start: close() before any read was called: every read gets ClosedError and no
+    //   request reaches the remote;
+    // - in-window: close() from inside a read's look-then-register step (it entered the file's
+    //   gate and saw its bytes missing, its waiter is not registered yet): it still sees the
+    //   close (ClosedError, not a hang on the download it then plans), and so does a read after;
+    // - waiting: three reads registered and waiting on downloads that reached the remote and
+    //   stall there: all get ClosedError, every remote request is aborted;
+    // - copying-out: read 0 has its bytes and is held right before copying them out, read 1
+    //   waits on a stalled download: read 1 gets ClosedError at once, close waits for read 0,
+    //   which returns its exact bytes.
+    // After each: the handle closed, no remote body open, every gauge back to zero.
+    const remote = new FakeRemote({ mode: 'manual', chunkBytes: 64 * KiB });
+    let onWindow: (() => void) | undefined;
+    let onCopyOut: ((start: number) => Promise<void> | undefined) | undefined;
+    const hooks: DataHooks = {
+      onSawMissing: () => onWindow?.(),
+      beforeCopyOut: ({ start }) => onCopyOut?.(start),
+    };
+    const cache = await track(openCache({ remote, dir, hooks, config: { chunkSizeBytes: 256 * KiB } }));
+    const size = 4 * MiB;
+    const isClosed = (r: PromiseSettledResult<Buffer>): boolean => r.status === 'rejected' && r.reason instanceof ClosedError;
+    const describeResult = (r: PromiseSettledResult<Buffer>): string => (r.status === 'fulfilled' ? `${r.value.length} bytes` : String(r.reason));
+    const orders = ['before-start', 'in-window', 'waiting', 'copying-out'] as const;
+    for (const [n, order] of orders.entries()) {
+      const path = `f-${order}`;
+      const seed = 20 + n;
+      const fp = remote.setObject(path, size, seed);
+      const reader = await cache.openFile(path, fp, size);
+      const readsBefore = remote.reads.length;
+      let closing: Promise<void> | undefined;
+      let closeDone = false;
+      const close = (): void => {
+        closing ??= reader.close().then(() => {
+          closeDone = true;
+        });
+      };
+      const held = { reached: new Deferred<void>(), gate: new Gate() };
+      try {
+        if (order === 'before-start') {
+          close();
+          const results = await within(Promise.all([0, 1 * MiB, 3 * MiB].map((o) => settle(reader.read(o, 4 * KiB)))), T, `${order}: reads to settle`);
+          results.forEach((r, i) => assert.ok(isClosed(r), `${order} read ${i}: ${describeResult(r)}`));
+          assert.equal(remote.reads.length, readsBefore, `${order}: no request reached the remote`);
+        } else if (order === 'in-window') {
+          const seen: { inFlightReads: number; waiters: number }[] = [];
+          onWindow = () => {
+            if (closing) return;
+            const s = cache.stats();
+            seen.push({ inFlightReads: s.inFlightReads, waiters: s.waiters });
+            close();
+          };
+          const r0 = settle(reader.read(0, 64 * KiB)); // the hook runs (and closes) inside this call
+          onWindow = undefined;
+          assert.deepEqual(seen, [{ inFlightReads: 1, waiters: 0 }], `${order}: closed while read 0 was in the gate and not registered`);
+          const r1 = settle(reader.read(1 * MiB, 4 * KiB));
+          const results = await within(Promise.all([r0, r1]), T, `${order}: read 0 (closed inside its look-then-register step) and read 1 to settle`);
+          results.forEach((r, i) => assert.ok(isClosed(r), `${order} read ${i}: ${describeResult(r)}`));
+        } else if (order === 'waiting') {
+          const rs = [0, 1 * MiB, 3 * MiB].map((o) => settle(reader.read(o, 4 * KiB)));
+          const s = cache.stats();
+          assert.deepEqual({ inFlightReads: s.inFlightReads, waiters: s.waiters }, { inFlightReads: 3, waiters: 3 }, `${order}: three reads registered`);
+          await within(remote.readsReached(readsBefore + 3), T, `${order}: the three downloads to reach the remote`);
+          close();
+          const results = await within(Promise.all(rs), T, `${order}: reads waiting on stalled downloads to see the close`);
+          results.forEach((r, i) => assert.ok(isClosed(r), `${order} read ${i}: ${describeResult(r)}`));
+          const mine = remote.reads.slice(readsBefore);
+          await within(Promise.all(mine.map((r) => r.whenClosed)), T, `${order}: the stalled requests to be aborted`);
+          assert.ok(mine.every((r) => r.aborted), `${order}: every stalled request was aborted`);
+        } else {
+          onCopyOut = (start) => {
+            if (start !== 0) return undefined;
+            held.reached.resolve();
+            return held.gate.wait();
+          };
+          const r0 = settle(reader.read(0, 64 * KiB));
+          const r1 = settle(reader.read(2 * MiB, 4 * KiB));
+          await within(remote.readsReached(readsBefore + 2), T, `${order}: the downloads of read 0 and read 1 to reach the remote`);
+          const first = remote.reads.slice(readsBefore).find((r) => r.offset === 0);
+          assert.ok(first, `${order}: a download of read 0's bytes`);
+          first.deliver();
+          await within(held.reached.promise, T, `${order}: read 0 to have its bytes and be held before copying them out`);
+          close();
+          const res1 = await within(r1, T, `${order}: read 1, waiting on a stalled download, to see the close while read 0 is held`);
+          assert.ok(isClosed(res1), `${order} read 1: ${describeResult(res1)}`);
+          // Close must wait for read 0. The hold is deterministic; only a close that wrongly
+          // does not wait needs time to show it (flush, fd close): it gets a bounded chance.
+          const pending = new Promise<void>((r) => setTimeout(r, 300));
+          await Promise.race([closing, pending]);
+          assert.equal(closeDone, false, `${order}: close finished while read 0 was held before copying its bytes out`);
+          held.gate.open();
+          const res0 = await within(r0, T, `${order}: read 0 to copy its bytes out after the close started`);
+          assert.ok(res0.status === 'fulfilled', `${order} read 0: ${describeResult(res0)}`);
+          assertRamp(res0.value, 0, seed, `${order} read 0`);
+        }
+        close();
+        await within(closing ?? Promise.resolve(), T, `${order}: the reader to close`);
+      } finally {
+        onWindow = undefined;
+        onCopyOut = undefined;
+        held.gate.open();
       }
-      const results = await within(Promise.allSettled(reads), T, `reads to settle (${order})`);
-      await within(closing, T, `the reader to close (${order})`);
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') assertRamp(r.value, i * 600 * KiB, 2, `${order} read ${i}`);
-        else assert.ok(r.reason instanceof ClosedError, `${order} read ${i}: ${String(r.reason)}`);
-      });
+      assert.equal(remote.openBodies, 0, `${order}: remote bodies left open`);
+      assertGaugesZero(cache.stats(), `after ${order}`);
     }
-    assertGaugesZero(cache.stats(), 'after every reader closed');
-    assert.equal(remote.openBodies, 0, 'remote bodies left open');
   });
 
   void test('3. close while readers wait on a stalled download: all get ClosedError promptly, the request is aborted', async () => {
@@ -251,68 +322,97 @@ void describe('DataCache', () => {
   void test('7. a download landing exactly while a reader is about to wait never loses the wakeup', async () => {
     // The window: a reader sees its bytes missing and must register a waiter; if data could
     // land between the look and the registration, nobody would ever wake it. The data layer
-    // looks and registers in one synchronous step, so nothing can run in between.
+    // looks and registers in one synchronous step (CacheFile.addWaiter looks again as it
+    // registers), so an arrival is either seen by the look or settles the waiter.
     //
     // We reproduce every ordering around that window deterministically:
     // (a) the beforeLanded hook holds the only download between "written" and "present";
     //     a second reader of the same bytes starts k microtask turns after the hold is
     //     released, for k = 0..30, so its look falls before, at and after the moment the
     //     bytes become present (landing takes a few turns after release);
-    // (b) the onSawMissing hook runs *inside* the window (after the look, before the
-    //     registration) and releases the held download right there.
+    // (b) k = 31: the bytes land *inside* the window. The onSawMissing hook runs after the
+    //     reader's look saw them missing and before its waiter is registered; there it calls
+    //     the held chunk's land(), which marks the bytes present and wakes the waiters
+    //     registered so far, synchronously, right there. A registration that does not look
+    //     again (or that happens after a yield without looking again) misses that arrival and
+    //     hangs until `within` names the missed wakeup.
     // In each case the read must return the right bytes from the one download (no second
     // request: it joined the download rather than fetching again), and no waiter is left.
+    // Neither read starts at 0, so neither starts read-ahead: the one download is reader 1's
+    // (random reads aligned to the whole 1 MiB object), whatever order planning happens in.
     const remote = new FakeRemote({ chunkBytes: 1 * MiB });
-    let hold: { reached: Deferred<void>; gate: Gate } | undefined;
+    let hold: { reached: Deferred<void>; gate: Gate; land?: () => void } | undefined;
     let inWindow: (() => void) | undefined;
+    let landedChunks = 0;
     const hooks: DataHooks = {
-      beforeLanded: async () => {
+      beforeLanded: async ({ land }) => {
         const h = hold;
         if (!h) return;
+        h.land = land;
         h.reached.resolve();
         await h.gate.wait();
+      },
+      afterChunkLanded: () => {
+        landedChunks++;
       },
       onSawMissing: () => inWindow?.(),
     };
     const cache = await track(
-      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
+      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, randomAlignBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
     );
     for (let k = 0; k <= 31; k++) {
       const path = `w${k}`;
       const fp = remote.setObject(path, 1 * MiB, k);
       const readsBefore = remote.reads.length;
-      const h = { reached: new Deferred<void>(), gate: new Gate() };
+      const h: NonNullable<typeof hold> = { reached: new Deferred<void>(), gate: new Gate() };
       hold = h;
       const r1 = await cache.openFile(path, fp, 1 * MiB);
       const r2 = await cache.openFile(path, fp, 1 * MiB);
-      const first = r1.read(0, 4 * KiB);
-      await within(h.reached.promise, T, `download of ${path} to be written and held before landing`);
-      let second: Promise<Buffer>;
-      if (k === 31) {
-        // (b): release the download from inside the reader's look-then-register step.
-        let released = false;
-        inWindow = () => {
-          if (released) return;
-          released = true;
+      const first = r1.read(8 * KiB, 4 * KiB);
+      try {
+        await within(h.reached.promise, T, `download of ${path} to be written and held before landing`);
+        let second: Promise<Buffer>;
+        let what = `reader 2 of ${path} to be woken, its look ${k} turns after the landing was released (a hang here is a missed wakeup)`;
+        if (k === 31) {
+          // (b): land the held chunk from inside the reader's look-then-register step.
+          const seen: { landedBefore: number; landedAfter: number; waitersBefore: number; waitersAfter: number }[] = [];
+          inWindow = () => {
+            if (seen.length > 0) return;
+            const landedBefore = landedChunks;
+            const waitersBefore = cache.stats().waiters; // reader 1's waiter, on the held download
+            assert.ok(h.land, 'the held chunk offers land()');
+            h.land();
+            seen.push({ landedBefore, landedAfter: landedChunks, waitersBefore, waitersAfter: cache.stats().waiters });
+          };
+          second = r2.read(512 * KiB, 4 * KiB);
+          inWindow = undefined;
+          assert.deepEqual(
+            seen,
+            [{ landedBefore: 0, landedAfter: 1, waitersBefore: 1, waitersAfter: 0 }],
+            'the bytes landed inside the window: after reader 2 looked, before it registered (only reader 1 was woken by the landing)',
+          );
+          h.gate.open(); // the download goes on; it does not land the chunk twice
+          what = `reader 2 of ${path} to be woken although its bytes landed between its look and its registration (a hang here is the missed wakeup)`;
+        } else {
           h.gate.open();
-        };
-        second = r2.read(512 * KiB, 4 * KiB);
-        assert.ok(released, 'the hook ran inside the window');
+          for (let i = 0; i < k; i++) await Promise.resolve();
+          second = r2.read(512 * KiB, 4 * KiB);
+        }
+        assertRamp(await within(second, T, what), 512 * KiB, k, `reader 2 k=${k}`);
+        assertRamp(await within(first, T, `reader 1 of ${path}`), 8 * KiB, k, `reader 1 k=${k}`);
+        assert.equal(remote.reads.length - readsBefore, 1, `k=${k}: one download served both readers`);
+        assert.equal(cache.stats().waiters, 0);
+      } finally {
+        h.gate.open(); // a failed check must not leave the download held (teardown would hang)
         inWindow = undefined;
-      } else {
-        h.gate.open();
-        for (let i = 0; i < k; i++) await Promise.resolve();
-        second = r2.read(512 * KiB, 4 * KiB);
       }
-      assertRamp(await within(second, T, `reader 2 of ${path} to be woken (k=${k})`), 512 * KiB, k, `reader 2 k=${k}`);
-      assertRamp(await within(first, T, `reader 1 of ${path}`), 0, k, `reader 1 k=${k}`);
-      assert.equal(remote.reads.length - readsBefore, 1, `k=${k}: one download served both readers`);
-      assert.equal(cache.stats().waiters, 0);
       hold = undefined;
-      await r1.close();
-      await r2.close();
+      landedChunks = 0;
+      await within(r1.close(), T, `reader 1 of ${path} to close`);
+      await within(r2.close(), T, `reader 2 of ${path} to close`);
     }
     assertGaugesZero(cache.stats(), 'after the window sweep');
+    assert.equal(cache.stats().cacheBytes, 32 * MiB, 'each of the 32 objects landed exactly once (no double accounting)');
   });
 
   void test('8. eviction under concurrent reads and fills: cap honoured at every chunk, no open object evicted, sizes add up', async () => {

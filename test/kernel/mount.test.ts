@@ -4,7 +4,7 @@
 // mounts for real (through the test harness), and it probes from a child process.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryFs } from '../../src/core/memory-fs.js';
 import { MountError, abortConnection, cleanStaleMount, findFuseMount, mountOptionString, parseMountInfo, preflight, resolveMountpoint, unmount } from '../../src/kernel/mount.js';
@@ -14,6 +14,20 @@ import { run } from '../support/proc.js';
 const cli = new URL('../../../bin/fusestream.js', import.meta.url).pathname;
 
 const code = (c: string, message?: RegExp) => (e: unknown) => e instanceof MountError && e.code === c && (message === undefined || message.test(e.message));
+
+/**
+ * /proc/self/mountinfo lines, except FUSE mounts outside `under`: other suites on this machine
+ * mount and unmount FUSE file systems while we run, and those are not ours to compare.
+ */
+function stableMounts(under: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const [m] = parseMountInfo(line);
+      if (!m) return line !== '';
+      return !m.fstype.startsWith('fuse') || m.mountpoint === under || m.mountpoint.startsWith(`${under}/`);
+    });
+}
 
 describe('mount preflight', () => {
   test('missing mountpoint, not a directory, not empty: precise codes and what to do', async () => {
@@ -81,12 +95,42 @@ describe('mount preflight', () => {
 
 describe('unmount and friends without a mount', () => {
   test('unmount of a path with no FUSE mount is a no-op, also for a missing path', async () => {
+    // "No-op" means: it resolves with false (nothing unmounted), no unmount command runs
+    // (fusermount3 and umount are replaced on PATH by scripts that log every call), the
+    // directory and a file in it are untouched, and the mount table is what it was.
     const t = tempDir();
+    const bin = tempDir('fusestream-fakebin-');
+    const calls = join(bin.path, 'calls.log');
+    for (const cmd of ['fusermount3', 'umount']) {
+      writeFileSync(join(bin.path, cmd), `#!/bin/sh\necho "${cmd} $*" >> '${calls}'\nexit 1\n`, { mode: 0o755 });
+    }
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin.path}:${savedPath ?? ''}`;
     try {
-      await unmount(t.path);
-      await unmount(t.path, { lazy: true });
-      await unmount(join(t.path, 'missing'));
+      const dir = join(t.path, 'mnt');
+      mkdirSync(dir);
+      const file = join(dir, 'keep.txt');
+      writeFileSync(file, 'untouched');
+      const before = { dir: statSync(dir), file: statSync(file), entries: readdirSync(dir), mounts: stableMounts(t.path) };
+      assert.equal(await unmount(dir), false, 'nothing was mounted there');
+      assert.equal(await unmount(dir, { lazy: true }), false, 'nothing was mounted there (lazy)');
+      assert.equal(await unmount(join(t.path, 'missing')), false, 'a missing path has nothing mounted');
+      assert.equal(await unmount(file), false, 'a plain file has nothing mounted');
+      assert.equal(existsSync(calls) ? readFileSync(calls, 'utf8') : '', '', 'no unmount command ran');
+      const after = { dir: statSync(dir), file: statSync(file), entries: readdirSync(dir) };
+      assert.deepEqual(after.entries, before.entries, 'the directory lists the same entries');
+      for (const k of ['dir', 'file'] as const) {
+        assert.equal(after[k].ino, before[k].ino, `${k}: same inode`);
+        assert.equal(after[k].mode, before[k].mode, `${k}: same mode`);
+        assert.equal(after[k].mtimeMs, before[k].mtimeMs, `${k}: not modified`);
+        assert.equal(after[k].dev, before[k].dev, `${k}: same device (nothing mounted or unmounted over it)`);
+      }
+      assert.equal(readFileSync(file, 'utf8'), 'untouched');
+      assert.equal(existsSync(join(t.path, 'missing')), false, 'the missing path was not created');
+      assert.deepEqual(stableMounts(t.path), before.mounts, '/proc/self/mountinfo is unchanged');
     } finally {
+      process.env.PATH = savedPath;
+      bin.cleanup();
       t.cleanup();
     }
   });

@@ -28,6 +28,11 @@
 //   waiting on nothing.
 // - Downloads are tasks of their CacheFile's TaskGroup: close() aborts and awaits them.
 //
+// Test hook points (hooks.ts; a property test each when none is installed): onSawMissing
+// between waitForRange's look and the registration, beforeCopyOut when a reader's bytes are
+// present, beforeLanded (which may land() the chunk itself) and afterChunkLanded where a chunk
+// lands, on both the in-thread and the transfer path.
+//
 // Lock order: no mutex of its own. Evictor.reserve (Evictor mutex → catalog mutex) is taken
 // while a download holds a pool slot, never the other way round. No CacheFile lock is held
 // while awaiting the remote.
@@ -196,7 +201,10 @@ export class RangeFetcher {
       }
       throwIfAborted(signal);
       // ---- one synchronous step: look, then register (no await in between) ----
-      if (cf.present.covers(start, end)) return;
+      if (cf.present.covers(start, end)) {
+        if (this.#d.hooks.beforeCopyOut) await this.#d.hooks.beforeCopyOut({ debugId: cf.debugId, start, end });
+        return;
+      }
       this.#d.hooks.onSawMissing?.({ debugId: cf.debugId, start, end });
       const w = cf.addWaiter(start, end);
       if (!w.settled) this.#plan(cf, w, deadlineAt, alignBytes);
@@ -576,8 +584,16 @@ export class RangeFetcher {
         while (dl.pos < written) {
           const from = dl.pos;
           const to = written;
-          if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: from, end: to });
-          this.#landed(dl, from, to, to - from);
+          let landedByHook = false;
+          if (this.#d.hooks.beforeLanded) {
+            const land = (): void => {
+              if (landedByHook) return;
+              landedByHook = true;
+              this.#landed(dl, from, to, to - from);
+            };
+            await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: from, end: to, land });
+          }
+          if (!landedByHook) this.#landed(dl, from, to, to - from);
           await reserveAhead();
           if (transfer !== undefined && (reservedTo - allowed >= chunk || reservedTo === dl.end)) {
             allowed = reservedTo;
@@ -665,9 +681,18 @@ export class RangeFetcher {
     let landed = false;
     try {
       await cf.writeAt(pos, bufs);
-      if (this.#d.hooks.beforeLanded) await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: pos, end: pos + n });
-      landed = true;
-      this.#landed(dl, pos, pos + n, n);
+      if (this.#d.hooks.beforeLanded) {
+        const land = (): void => {
+          if (landed) return;
+          landed = true;
+          this.#landed(dl, pos, pos + n, n);
+        };
+        await this.#d.hooks.beforeLanded({ debugId: cf.debugId, start: pos, end: pos + n, land });
+      }
+      if (!landed) {
+        landed = true;
+        this.#landed(dl, pos, pos + n, n);
+      }
     } finally {
       if (!landed) ev.settle(cf.objectId, n, 0);
     }
