@@ -1,6 +1,6 @@
 // "The cache never vouches for bytes it does not hold": a cache file that is missing, short or
 // replaced (between two DataCache instances, or under an open CacheFile) never serves zeros or
-// foreign bytes; the cache dir is reconciled at start (orphans reclaimed, rows without a
+// foreign bytes; the cache bed.dir is reconciled at start (orphans reclaimed, rows without a
 // trustworthy file dropped, accounting recounted); a row is always gone before its file is
 // unlinked; a full cache disk (ENOSPC) serves reads uncached instead of failing them.
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { FileWriteError } from '../../src/remote/remote-error.js';
 import type { FileTransfer, Fingerprint, ReadToFileOptions } from '../../src/remote/remote.js';
 import { FakeRemote } from '../fakes/fake-remote.js';
 import { rampBuffer } from '../support/ramp.js';
-import { KiB, MiB, assertGaugesZero, openCache, openFds, removeDir, tempDir } from '../support/cache-harness.js';
+import { KiB, MiB, openCache, useCacheTestbed } from '../support/cache-harness.js';
 import { assertRamp } from '../support/ramp.js';
 
 const T = 10_000;
@@ -85,38 +85,13 @@ class FileFakeRemote extends FakeRemote {
 }
 
 void describe('cache trust', () => {
-  let dir: string;
-  let fdsBefore: number;
-  const caches: DataCache[] = [];
-
-  beforeEach(() => {
-    dir = tempDir();
-    fdsBefore = openFds();
-  });
-
-  afterEach(async () => {
-    try {
-      for (const c of caches.splice(0)) {
-        await within(c.close(), T, 'the data cache to close at teardown');
-        assertGaugesZero(c.stats(), 'after cache close');
-      }
-      assert.equal(openFds(), fdsBefore, 'file descriptors leaked');
-    } finally {
-      removeDir(dir);
-    }
-  });
+  const bed = useCacheTestbed({ beforeEach, afterEach }, T);
 
   async function open(remote: FakeRemote, config?: Partial<DataConfig>, hooks?: DataHooks): Promise<DataCache> {
-    const c = await openCache({ remote, dir, ...(config ? { config } : {}), ...(hooks ? { hooks } : {}) });
-    caches.push(c);
-    return c;
+    return bed.track(await openCache({ remote, dir: bed.dir, ...(config ? { config } : {}), ...(hooks ? { hooks } : {}) }));
   }
 
-  async function closeCache(c: DataCache): Promise<void> {
-    caches.splice(caches.indexOf(c), 1);
-    await within(c.close(), T, 'a data cache to close');
-    assertGaugesZero(c.stats(), 'after cache close');
-  }
+  const closeCache = (c: DataCache): Promise<void> => bed.close(c);
 
   /** First instance: caches all of `path` and closes; returns the cache file's path. */
   async function cacheFully(path: string, size: number, seed: number): Promise<{ file: string; fp: Fingerprint }> {
@@ -291,14 +266,14 @@ void describe('cache trust', () => {
     let mountDir: string | undefined;
 
     beforeEach(() => {
-      mountDir = join(dir, 'cache');
+      mountDir = join(bed.dir, 'cache');
       mkdirSync(mountDir);
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountDir]);
     });
 
     afterEach(async () => {
       try {
-        for (const c of caches.splice(0)) await within(c.close(), T, 'the data cache to close before unmounting');
+        await bed.closeAll();
       } finally {
         if (mountDir !== undefined) execFileSync('umount', [mountDir]);
         mountDir = undefined;

@@ -16,7 +16,7 @@ import type { Remote } from '../../src/remote/remote.js';
 import { nginxAvailable, startNginx } from '../support/nginx.js';
 import { assertRamp, checkRamp, writeRampFile } from '../support/ramp.js';
 import { FakeRemote } from '../fakes/fake-remote.js';
-import { KiB, MiB, assertGaugesZero, openCache, openFds, prng, removeDir, tempDir } from '../support/cache-harness.js';
+import { KiB, MiB, assertGaugesZero, openCache, prng, useCacheTestbed } from '../support/cache-harness.js';
 
 const T = 10_000; // generous bound for anything that should take milliseconds
 
@@ -29,53 +29,27 @@ function settle<V>(p: Promise<V>): Promise<PromiseSettledResult<V>> {
 }
 
 void describe('DataCache', () => {
-  let dir: string;
-  let fdsBefore: number;
-  const caches: DataCache[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-
-  beforeEach(() => {
-    dir = tempDir();
-    fdsBefore = openFds();
-  });
-
-  afterEach(async () => {
-    try {
-      for (const c of caches.splice(0)) {
-        await within(c.close(), T, 'the data cache to close at teardown');
-        assertGaugesZero(c.stats(), 'after cache close');
-      }
-      for (const f of cleanups.splice(0).reverse()) await within(f(), T, 'a test fixture to stop');
-      assert.equal(openFds(), fdsBefore, 'file descriptors leaked');
-    } finally {
-      removeDir(dir);
-    }
-  });
-
-  async function track(p: Promise<DataCache>): Promise<DataCache> {
-    const c = await p;
-    caches.push(c);
-    return c;
-  }
+  const bed = useCacheTestbed({ beforeEach, afterEach }, T);
+  const track = async (p: Promise<DataCache>): Promise<DataCache> => bed.track(await p);
 
   void test('1. eight concurrent readers with random reads over a 32 MiB ramp object get exact bytes', async () => {
     const size = 32 * MiB;
-    const root = join(dir, 'remote');
+    const root = join(bed.dir, 'remote');
     mkdirSync(root);
     await writeRampFile(join(root, 'big.bin'), size);
     // The real thing where we can: nginx on 127.0.0.1 through HttpRemote; else the local remote.
     let remote: Remote;
     if (nginxAvailable()) {
       const ng = await startNginx({ root });
-      cleanups.push(() => ng.stop());
+      bed.onTeardown(() => ng.stop());
       remote = new HttpRemote({ baseUrl: ng.url });
     } else {
       remote = new LocalRemote({ root, chunkBytes: 64 * KiB });
     }
-    cleanups.push(() => remote.close());
+    bed.onTeardown(() => remote.close());
     const st = await remote.stat('big.bin', new AbortController().signal);
     const fp = { size: st.size, ...(st.etag !== undefined ? { etag: st.etag } : {}), ...(st.mtimeMs !== undefined ? { mtimeMs: st.mtimeMs } : {}) };
-    const cache = await track(openCache({ remote, dir }));
+    const cache = await track(openCache({ remote, dir: bed.dir }));
     const rnd = prng(1);
     const workers = Array.from({ length: 8 }, async (_, w) => {
       const reader = await cache.openFile('big.bin', fp, size);
@@ -102,7 +76,7 @@ void describe('DataCache', () => {
     const remote = new FakeRemote({ chunkBytes: 64 * KiB });
     const size = 1024 * MiB; // sparse in the cache; big enough that random reads rarely look sequential
     const fp = remote.setObject('r', size, 5);
-    const cache = await track(openCache({ remote, dir }));
+    const cache = await track(openCache({ remote, dir: bed.dir }));
     const reader = await cache.openFile('r', fp, size);
     const rnd = prng(7);
     const n = 200;
@@ -146,7 +120,7 @@ void describe('DataCache', () => {
       onSawMissing: () => onWindow?.(),
       beforeCopyOut: ({ start }) => onCopyOut?.(start),
     };
-    const cache = await track(openCache({ remote, dir, hooks, config: { chunkSizeBytes: 256 * KiB } }));
+    const cache = await track(openCache({ remote, dir: bed.dir, hooks, config: { chunkSizeBytes: 256 * KiB } }));
     const size = 4 * MiB;
     const isClosed = (r: PromiseSettledResult<Buffer>): boolean => r.status === 'rejected' && r.reason instanceof ClosedError;
     const describeResult = (r: PromiseSettledResult<Buffer>): string => (r.status === 'fulfilled' ? `${r.value.length} bytes` : String(r.reason));
@@ -243,7 +217,7 @@ void describe('DataCache', () => {
         if (++waiting.n === 4) waiting.d.resolve();
       },
     };
-    const cache = await track(openCache({ remote, dir, hooks }));
+    const cache = await track(openCache({ remote, dir: bed.dir, hooks }));
     const reader = await cache.openFile('f', fp, 4 * MiB);
     const first = reader.read(0, 64 * KiB);
     await within(remote.readsReached(1), T, 'the first download to reach the remote');
@@ -267,7 +241,7 @@ void describe('DataCache', () => {
     const remote = new FakeRemote({ chunkBytes: 48 * KiB });
     const sizes = [3 * MiB + 17, 2 * MiB, 5 * MiB - 3, 1 * MiB + 1, 4 * MiB];
     const fps = sizes.map((s, i) => remote.setObject(`obj${i}`, s, 10 + i));
-    const cache = await track(openCache({ remote, dir, config: { chunkSizeBytes: 256 * KiB, maxRequestBytes: 1 * MiB } }));
+    const cache = await track(openCache({ remote, dir: bed.dir, config: { chunkSizeBytes: 256 * KiB, maxRequestBytes: 1 * MiB } }));
     const rnd = prng(4);
     const jobs: Promise<void>[] = [];
     for (let f = 0; f < 5; f++) {
@@ -300,7 +274,7 @@ void describe('DataCache', () => {
     remote.manualPaths.add('a');
     const fa = remote.setObject('a', 2 * MiB, 21);
     const fb = remote.setObject('b', 3 * MiB, 22);
-    const cache = await track(openCache({ remote, dir }));
+    const cache = await track(openCache({ remote, dir: bed.dir }));
     const a = await cache.openFile('a', fa, 2 * MiB);
     const aReads = [0, 512 * KiB, 1536 * KiB].map((o) => settle(a.read(o, 8 * KiB)));
     await within(remote.readsReached(1), T, 'file A to start its (stalled) download');
@@ -358,7 +332,7 @@ void describe('DataCache', () => {
       onSawMissing: () => inWindow?.(),
     };
     const cache = await track(
-      openCache({ remote, dir, hooks, config: { chunkSizeBytes: 1 * MiB, randomAlignBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
+      openCache({ remote, dir: bed.dir, hooks, config: { chunkSizeBytes: 1 * MiB, randomAlignBytes: 1 * MiB, readAheadInitialBytes: 4 * KiB, readAheadMaxBytes: 4 * KiB } }),
     );
     for (let k = 0; k <= 31; k++) {
       const path = `w${k}`;
@@ -439,7 +413,7 @@ void describe('DataCache', () => {
     const cache = await track(
       openCache({
         remote,
-        dir,
+        dir: bed.dir,
         hooks,
         config: {
           cacheCapBytes: cap,
@@ -516,9 +490,9 @@ void describe('DataCache', () => {
   void test('invalidate drops a cached object; an open reader keeps its version until it closes', async () => {
     const remote = new FakeRemote();
     const fp = remote.setObject('inv', 2 * MiB, 70);
-    const cache = await track(openCache({ remote, dir }));
-    assert.equal(statSync(cache.cacheDir).mode & 0o777, 0o700, 'cache dir is 0700');
-    assert.equal(statSync(cache.objectsDir).mode & 0o777, 0o700, 'objects dir is 0700');
+    const cache = await track(openCache({ remote, dir: bed.dir }));
+    assert.equal(statSync(cache.cacheDir).mode & 0o777, 0o700, 'cache bed.dir is 0700');
+    assert.equal(statSync(cache.objectsDir).mode & 0o777, 0o700, 'objects bed.dir is 0700');
     const r1 = await cache.openFile('inv', fp, 2 * MiB);
     assertRamp(await r1.read(0, 2 * MiB), 0, 70, 'first read');
     const [file] = readdirSync(cache.objectsDir);
@@ -546,7 +520,7 @@ void describe('DataCache', () => {
     const size = 3 * MiB + 123;
     const remote1 = new FakeRemote();
     const fp1 = remote1.setObject('r', size, 31);
-    const c1 = await openCache({ remote: remote1, dir });
+    const c1 = await openCache({ remote: remote1, dir: bed.dir });
     const r = await c1.openFile('r', fp1, size);
     assertRamp(await within(r.read(0, size), T, 'the first full read'), 0, 31, 'first read');
     await r.close();
@@ -555,7 +529,7 @@ void describe('DataCache', () => {
 
     const remote2 = new FakeRemote();
     remote2.setObject('r', size, 31, fp1.etag);
-    const c2 = await track(openCache({ remote: remote2, dir }));
+    const c2 = await track(openCache({ remote: remote2, dir: bed.dir }));
     const r2 = await c2.openFile('r', fp1, size);
     const rnd = prng(9);
     for (let i = 0; i < 20; i++) {

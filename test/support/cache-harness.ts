@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { within } from '../../src/base/async.js';
 import type { Clock } from '../../src/base/clock.js';
 import type { DataConfig } from '../../src/data/config.js';
 import { DataCache, type DataStats } from '../../src/data/data-cache.js';
@@ -82,5 +83,66 @@ export function prng(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The setup every DataCache suite shares, registered once per suite: a fresh temp dir per test,
+ * and at teardown every tracked cache closed (bounded) with its gauges back to zero, then the
+ * extra fixtures stopped (last first), no leaked file descriptor, the dir removed.
+ */
+export interface CacheTestbed {
+  /** This test's temp dir. */
+  readonly dir: string;
+  /** Closes `c` at teardown (and checks its gauges) unless the test closes it through `close`. */
+  track(c: DataCache): DataCache;
+  /** Closes a tracked cache now, bounded, and checks its gauges. */
+  close(c: DataCache): Promise<void>;
+  /** Closes every tracked cache now (before a fixture they live on goes, e.g. a tmpfs). */
+  closeAll(): Promise<void>;
+  /** Stops another fixture at teardown (after the caches). */
+  onTeardown(stop: () => Promise<void>): void;
+}
+
+export function useCacheTestbed(hooks: { beforeEach: (fn: () => void) => void; afterEach: (fn: () => Promise<void>) => void }, boundMs: number): CacheTestbed {
+  let dir = '';
+  let fdsBefore = 0;
+  const caches: DataCache[] = [];
+  const stops: (() => Promise<void>)[] = [];
+  const closeChecked = async (c: DataCache, what: string): Promise<void> => {
+    await within(c.close(), boundMs, what);
+    assertGaugesZero(c.stats(), 'after cache close');
+  };
+  hooks.beforeEach(() => {
+    dir = tempDir();
+    fdsBefore = openFds();
+  });
+  hooks.afterEach(async () => {
+    try {
+      for (const c of caches.splice(0)) await closeChecked(c, 'the data cache to close at teardown');
+      for (const stop of stops.splice(0).reverse()) await within(stop(), boundMs, 'a test fixture to stop');
+      assert.equal(openFds(), fdsBefore, 'file descriptors leaked');
+    } finally {
+      removeDir(dir);
+    }
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    track(c) {
+      caches.push(c);
+      return c;
+    },
+    async close(c) {
+      caches.splice(caches.indexOf(c), 1);
+      await closeChecked(c, 'a data cache to close');
+    },
+    async closeAll() {
+      for (const c of caches.splice(0)) await closeChecked(c, 'a data cache to close');
+    },
+    onTeardown(stop) {
+      stops.push(stop);
+    },
   };
 }
