@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Stress: repeats the concurrency suites N times, each run with a random UV_THREADPOOL_SIZE
 // (1-8) and a random fuzz seed base, and reports every failure with what reproduces it.
-// Usage: npm run stress -- N [suite-substring...]   (default suites: data/, kernel/mounted, remote/http-transfer)
+// Usage: npm run stress -- N [suite-substring...]
+//   (default suites: data/, kernel/mounted, kernel/in-flight, remote/http-transfer, remote/health,
+//   core/change-poller, bridge/late-open, e2e/versions: the concurrency and race suites)
 // `npm test` runs a short version (N=2).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -14,7 +16,7 @@ if (!Number.isInteger(n) || n < 1) {
   console.error('usage: npm run stress -- N [suite-substring...]');
   process.exit(2);
 }
-const wanted = filters.length > 0 ? filters : ['data/', 'kernel/mounted', 'remote/http-transfer'];
+const wanted = filters.length > 0 ? filters : ['data/', 'kernel/mounted', 'kernel/in-flight', 'remote/http-transfer', 'remote/health', 'core/change-poller', 'bridge/late-open', 'e2e/versions'];
 const testRoot = join(root, 'dist', 'test');
 const files = readdirSync(testRoot, { recursive: true })
   .map(String)
