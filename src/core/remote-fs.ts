@@ -45,7 +45,7 @@ import { asFh, asIno, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
 import { DT, O_ACCMODE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG, W_OK } from '../base/posix.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
-import { fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
+import { fingerprintChange, fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
 import type { Remote, RemoteEntry } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
@@ -625,29 +625,63 @@ export class RemoteFs implements FileSystem {
     const start = this.#pollCursor % paths.length;
     const todo = [...paths.slice(start), ...paths.slice(0, start)].slice(0, Math.max(1, maxRequests));
     this.#pollCursor = start + todo.length;
+    // Files whose listing says nothing of their version (no size, no mtime, no ETag): the
+    // kernel's ones are stat'ed after the listings, with what is left of the budget.
+    const unlisted: Inode[] = [];
     for (const path of todo) {
       if (signal.aborted) break;
       round.dirs++;
       round.requests++;
       try {
         const fresh = await this.#remote.list(path, signal);
-        this.#compare(path, fresh, round);
+        unlisted.push(...this.#compare(path, fresh, round));
       } catch (err) {
         round.failed++;
         this.#log.debug({ err, dir: path }, 'poll: listing failed');
       }
     }
+    for (const node of unlisted) {
+      if (signal.aborted || round.requests >= maxRequests) break;
+      round.requests++;
+      await this.#recheckFile(node, signal, round);
+    }
     return round;
   }
 
-  /** Diffs a fresh listing of `dir` against the cached one and invalidates what changed. */
-  #compare(dir: string, fresh: readonly RemoteEntry[], round: PollRound): void {
+  /** Stats a file the kernel holds and invalidates it when its version changed. */
+  async #recheckFile(node: Inode, signal: AbortSignal, round: PollRound): Promise<void> {
+    const before: Fingerprint = { size: node.attrs.size };
+    if (node.attrs.remoteMtimeMs !== undefined) before.mtimeMs = node.attrs.remoteMtimeMs;
+    if (node.attrs.etag !== undefined) before.etag = node.attrs.etag;
+    try {
+      const s = await this.#remote.stat(node.path, signal);
+      const now: Fingerprint = { size: s.size };
+      if (s.mtimeMs !== undefined) now.mtimeMs = s.mtimeMs;
+      if (s.etag !== undefined) now.etag = s.etag;
+      if (fingerprintChange(before, now) === undefined) return;
+      round.changed++;
+      node.attrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true, ...(s.mtimeMs !== undefined ? { remoteMtimeMs: s.mtimeMs } : {}), ...(s.etag !== undefined ? { etag: s.etag } : {}) };
+      node.attrsAt = this.#clock.now();
+      this.#kernel?.invalidateInode(node.ino);
+    } catch (err) {
+      round.failed++;
+      this.#log.debug({ err, path: node.path }, 'poll: stat failed');
+    }
+  }
+
+  /**
+   * Diffs a fresh listing of `dir` against the cached one and invalidates what changed.
+   * Returns the files the kernel holds whose listing entry cannot show a change (no size,
+   * mtime or ETag): the caller stats them.
+   */
+  #compare(dir: string, fresh: readonly RemoteEntry[], round: PollRound): Inode[] {
+    const unlisted: Inode[] = [];
     const old = this.#listings.get(dir);
     const dirNode = this.#inodes.byPath(dir);
     const listing: Listing = { entries: new Map(fresh.map((e) => [e.name, e])), names: fresh.map((e) => e.name), at: this.#clock.now() };
     if (old === undefined || dirNode === undefined) {
       this.#keepListing(dir, listing);
-      return;
+      return unlisted;
     }
     const now = this.#clock.now();
     const kernel = this.#kernel;
@@ -660,7 +694,11 @@ export class RemoteFs implements FileSystem {
         kernel?.invalidateEntry(dirNode.ino, name);
         continue;
       }
-      if (sameEntry(was, e)) continue;
+      if (sameEntry(was, e)) {
+        const held = e.type === 'file' && e.size === undefined && e.mtimeMs === undefined && e.etag === undefined ? this.#inodes.byPath(path) : undefined;
+        if (held !== undefined && held.attrs.sizeKnown && (held.nlookup > 0n || held.openHandles > 0)) unlisted.push(held);
+        continue;
+      }
       round.changed++;
       const node = this.#inodes.byPath(path);
       if (was.type !== e.type) kernel?.invalidateEntry(dirNode.ino, name);
@@ -680,6 +718,7 @@ export class RemoteFs implements FileSystem {
       kernel?.invalidateEntry(dirNode.ino, name);
     }
     this.#keepListing(dir, listing);
+    return unlisted;
   }
 
   /** The path of a live inode, for logs and the watchdog. */

@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalRemote } from '../../src/remote/local/local-remote.js';
+import { HttpRemote } from '../../src/remote/http/http-remote.js';
+import { startPythonHttp } from '../support/file-servers.js';
 import { eventually } from '../support/eventually.js';
 import { run, sh } from '../support/proc.js';
 import { rampBuffer } from '../support/ramp.js';
@@ -73,6 +75,48 @@ describe('freshness with long TTLs', () => {
       );
     } finally {
       await remote.close();
+      tmp.cleanup();
+    }
+  });
+
+  test("python's http.server (a listing without sizes or dates): a rewritten file shows within the poll interval, each read one version", async () => {
+    const tmp = tempDir();
+    const root = join(tmp.path, 'www');
+    mkdirSync(root);
+    writeFileSync(join(root, 'f.bin'), V1);
+    utimesSync(join(root, 'f.bin'), new Date(Date.UTC(2026, 0, 1)), new Date(Date.UTC(2026, 0, 1)));
+    const server = await startPythonHttp(root);
+    const remote = new HttpRemote({ baseUrl: server.url });
+    try {
+      await withRemoteMount(
+        remote,
+        async ({ mnt, poller, notifier }) => {
+          const read = async (): Promise<string> => (await sh(`cat ${join(mnt, 'f.bin')} | sha256sum`)).split(' ')[0] ?? '';
+          assert.equal(await read(), sha(V1));
+          writeFileSync(join(root, 'f.tmp'), V2);
+          utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
+          renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
+          const seen: string[] = [];
+          await eventually(
+            async () => {
+              const h = await read();
+              const version = h === sha(V1) ? 'v1' : h === sha(V2) ? 'v2' : `a mix or a truncated file (sha256 ${h})`;
+              seen.push(version);
+              return version !== 'v1';
+            },
+            10_000,
+            'the rewritten file to read as v2 through the mount',
+          );
+          assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2'), [], `every read was one version: ${seen.join(', ')}`);
+          await notifier.flushed();
+          assert.equal((await sh(`stat -c %s ${join(mnt, 'f.bin')}`)).trim(), String(V2.length));
+          assert.ok(poller.totals.changed >= 1, `the poller saw it by a HEAD: ${JSON.stringify(poller.totals)}`);
+        },
+        { core: { attrTtlMs: HOUR, entryTtlMs: HOUR, dirTtlMs: HOUR, negativeTtlMs: HOUR }, pollIntervalMs: 300 },
+      );
+    } finally {
+      await remote.close();
+      await server.stop();
       tmp.cleanup();
     }
   });
