@@ -68,7 +68,16 @@ describe('outages: bounded syscalls, cached data served, recovery without a remo
             for (const what of ['dd bs=1M (buffered)', 'cat', 'cp'] as const) {
               assert.notEqual(results[what]?.rc, 0, `${what} failed during a ${outage}`);
             }
+            // Once the breaker is open, what needs the network fails at once (the goal is
+            // ~100 ms; the bound leaves room for a loaded CI machine and the shell's start-up).
+            // Not for a trickle: that server answers the probe (a HEAD has no body to trickle),
+            // so the breaker closes again and each read waits its deadline, still within the
+            // bound above.
             if (outage !== 'trickle') assert.equal(health.state, 'offline', 'the breaker opened');
+            for (const what of outage === 'trickle' ? [] : (['cat', 'cp', 'stat of a 5-deep path'] as const)) {
+              const r = results[what];
+              assert.ok(r !== undefined && r.ms <= 1000, `${what} after the breaker opened took ${r?.ms ?? '?'} ms during a ${outage}`);
+            }
 
             // Meanwhile: the cached file and the listing seen before keep working.
             const ls = await timed(`ls -l ${mnt}`);
