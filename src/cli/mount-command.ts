@@ -4,6 +4,10 @@
 // Settings arrive resolved (base units, validated); this file maps them onto the pieces and
 // adds no defaults of its own. The cache directory is created by the data layer (DataCache.open,
 // mode 0700), not here.
+// Start-up: the remote's root is listed first. An answer that is not a directory listing is a
+// usage error; no answer at all (refused, reset, 5xx, timeout) is one only when the cache dir
+// holds no saved listings of this remote. Otherwise the mount starts offline from the cache
+// (a warning says so) and the health probe brings it online when the remote answers.
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -112,14 +116,23 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
   const remote = new GuardedRemote(inner, health);
   let data: DataCache | undefined;
   try {
+    let unreachable: RemoteError | undefined;
     if (s.offline) {
       health.force('offline', '--offline');
     } else {
-      // Fail fast with a clear message when the remote is unreachable or not a directory.
-      await inner.list('', AbortSignal.timeout(Math.max(1, s.deadlineMs))).catch((err: unknown) => {
-        const why = err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
-        throw new UsageError(`cannot list the remote ${remote.id} (${why}); --offline mounts it anyway and serves what the cache holds`, { cause: err });
-      });
+      // Fail fast with a clear message when the remote is not a directory, or unreachable
+      // with nothing cached to serve (decided once the cache dir is open, below).
+      const preflightMs = Math.max(1, s.deadlineMs);
+      const preflight = AbortSignal.timeout(preflightMs);
+      unreachable = await inner.list('', preflight).then(
+        () => undefined,
+        (err: unknown) => {
+          if (isUnreachable(err)) return err;
+          // Our own deadline, whatever error the client made of the abort: no answer in time.
+          if (preflight.aborted) return new RemoteError('timeout', `no answer within ${preflightMs} ms`, { cause: err });
+          throw new UsageError(`cannot list the remote ${remote.id} (${describe(err)})`, { cause: err });
+        },
+      );
     }
     const cacheDir = cacheDirFor(resolve(s.cacheDir), remote.id);
     const config = dataConfigFrom(s);
@@ -133,6 +146,19 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       if (err instanceof CacheDirBusyError) throw new UsageError(err.message, { cause: err });
       throw err;
     });
+    if (unreachable !== undefined) {
+      // Listings saved by earlier mounts make an unreachable remote worth mounting: start
+      // offline and let the probe bring it back. Without them there is nothing to browse.
+      const saved = data.listings.countListings(remote.id);
+      if (saved === 0) {
+        throw new UsageError(
+          `cannot reach the remote ${remote.id} (${describe(unreachable)}) and the cache dir ${cacheDir} holds no listings of it; --offline mounts it anyway`,
+          { cause: unreachable },
+        );
+      }
+      log.warn({ err: unreachable, cacheDir, savedListings: saved }, 'remote unreachable at start: mounting offline from the cache; a probe brings it back');
+      health.force('offline', `unreachable at start (${unreachable.message})`);
+    }
     const fs = new RemoteFs({
       remote,
       data,
@@ -172,6 +198,15 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     await remote.close();
     throw err;
   }
+}
+
+/** A failure that says the remote could not be reached (no answer it meant). */
+function isUnreachable(err: unknown): err is RemoteError {
+  return err instanceof RemoteError && (err.kind === 'unavailable' || err.kind === 'timeout' || err.connectionLost);
+}
+
+function describe(err: unknown): string {
+  return err instanceof RemoteError ? `${err.kind}: ${err.message}` : String(err);
 }
 
 export async function runMount(o: MountCommandOptions): Promise<number> {

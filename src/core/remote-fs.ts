@@ -14,6 +14,13 @@
 // - Offline (the remote's health state says unreachable): listings and attributes seen before
 //   keep answering, stale; an open of a file whose version is known proceeds, so its cached
 //   bytes are served and only missing ones fail (at once: the remote's guard refuses).
+// - Seen before includes earlier mounts: every listing fetched, every exact stat and the
+//   attributes every open used are saved in the cache dir's store (data.listings). Offline, a
+//   directory with no listing in memory is served from its saved listing (stale: its entries'
+//   attributes count as unconfirmed, so the first stat once online asks the remote), and an
+//   open uses the attributes the last open of that path saved when the known ones do not
+//   contradict them: its fingerprint is then the one the data cache keyed the bytes under.
+//   Persistence is best effort: a store that fails is logged, never fails a request.
 // - Exact attributes before the kernel caches them: a file whose listing gave no exact size
 //   (python's http.server, Apache's "1.2M", any page of links) is stat'ed (HEAD; single flight
 //   per path, at most STAT_CONCURRENCY at once per directory) before LOOKUP or READDIRPLUS
@@ -45,11 +52,13 @@ import { asFh, asIno, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
 import { DT, O_ACCMODE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG, W_OK } from '../base/posix.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
-import { fingerprintChange, fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
+import { fingerprintChange, fingerprintKey, sameVersion, type Fingerprint } from '../remote/fingerprint.js';
 import type { Remote, RemoteEntry } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
 import { ChangedError } from '../data/errors.js';
+import { StoreClosedError } from '../store/catalogue.js';
+import type { AttrSource } from '../store/listing-store.js';
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from './config.js';
 import type { FileSystem, KernelCache, OpContext, OpenReply } from './filesystem.js';
 import { InodeTable, type Inode, type InodeAttrs } from './inode-table.js';
@@ -74,6 +83,26 @@ interface Listing {
   /** Names in listing order, for stable readdir offsets. */
   names: string[];
   at: number;
+  /** Loaded from the store while offline (at = -Infinity): its attributes are unconfirmed. */
+  stale?: true;
+}
+
+/** Two listings name the same entries in the same order and say the same of each. */
+function sameListing(a: Listing, b: Listing): boolean {
+  if (a.names.length !== b.names.length) return false;
+  return a.names.every((name, i) => {
+    const x = a.entries.get(name);
+    const y = b.entries.get(name);
+    return b.names[i] === name && x !== undefined && y !== undefined && sameEntry(x, y);
+  });
+}
+
+/** The version `attrs` name (the data cache keys a file's bytes by it). */
+function fingerprintOf(attrs: InodeAttrs): Fingerprint {
+  const fp: Fingerprint = { size: attrs.size };
+  if (attrs.remoteMtimeMs !== undefined) fp.mtimeMs = attrs.remoteMtimeMs;
+  if (attrs.etag !== undefined) fp.etag = attrs.etag;
+  return fp;
 }
 
 interface Handle {
@@ -206,6 +235,7 @@ export class RemoteFs implements FileSystem {
       pending = this.#remote.list(path, shared).then(
         (entries) => {
           const listing: Listing = { entries: new Map(entries.map((e) => [e.name, e])), names: entries.map((e) => e.name), at: this.#clock.now() };
+          this.#saveListing(path, listing, this.#listings.get(path));
           this.#keepListing(path, listing);
           return listing;
         },
@@ -215,10 +245,68 @@ export class RemoteFs implements FileSystem {
     try {
       return await raceAbort(pending, signal);
     } catch (err) {
-      // Unreachable remote: what we saw is still the best answer (stale, never "deleted").
-      if (cached !== undefined && this.#offline) return cached;
+      // Unreachable remote: what we saw is still the best answer (stale, never "deleted"),
+      // in this mount or, failing that, in an earlier one.
+      if (this.#offline) {
+        const seen = cached ?? this.#listings.get(path) ?? this.#storedListing(path);
+        if (seen !== undefined) return seen;
+      }
       throw err;
     }
+  }
+
+  /** The remote's id, as the store keys its rows. */
+  get #remoteId(): string {
+    return this.#remote.id;
+  }
+
+  /** Runs a store write or read; a failing store is logged (persistence is best effort). */
+  #persisted<T>(what: string, path: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      // After unmount the store is closed while late answers still arrive: not worth a warning.
+      if (err instanceof StoreClosedError) this.#log.debug({ path, what }, 'store closed: not persisted');
+      else this.#log.warn({ err, path, what }, 'persisted listings: store failed');
+      return undefined;
+    }
+  }
+
+  /** Saves a fetched listing unless it says exactly what the one it replaces said. */
+  #saveListing(path: string, listing: Listing, old: Listing | undefined): void {
+    if (old !== undefined && old.stale !== true && sameListing(old, listing)) return;
+    const entries = listing.names.flatMap((n) => listing.entries.get(n) ?? []);
+    this.#persisted('save listing', path, () => this.#data.listings.saveListing(this.#remoteId, path, entries, this.#clock.wallNow()));
+  }
+
+  /** The listing an earlier mount saved of `path`, kept in memory as stale; undefined if none. */
+  #storedListing(path: string): Listing | undefined {
+    const stored = this.#persisted('load listing', path, () => this.#data.listings.loadListing(this.#remoteId, path));
+    if (stored === undefined) return undefined;
+    const listing: Listing = { entries: new Map(stored.entries.map((e) => [e.name, e])), names: stored.entries.map((e) => e.name), at: -Infinity, stale: true };
+    this.#keepListing(path, listing);
+    this.#log.debug({ dir: path, entries: listing.names.length, fetchedAt: new Date(stored.fetchedAtMs).toISOString() }, 'offline: serving a saved listing');
+    return listing;
+  }
+
+  #saveAttrs(path: string, source: AttrSource, attrs: InodeAttrs): void {
+    if (!attrs.sizeKnown) return;
+    const saved = { type: attrs.type, size: attrs.size, fetchedAtMs: this.#clock.wallNow(), ...(attrs.remoteMtimeMs !== undefined ? { mtimeMs: attrs.remoteMtimeMs } : {}), ...(attrs.etag !== undefined ? { etag: attrs.etag } : {}) };
+    this.#persisted(`save ${source} attributes`, path, () => this.#data.listings.saveAttrs(this.#remoteId, path, source, saved));
+  }
+
+  /**
+   * The attributes `source` saved for `node`'s path, as exact attributes, when what we know
+   * does not contradict them (the one fingerprint rule): undefined otherwise.
+   */
+  #storedAttrs(node: Inode, source: AttrSource): InodeAttrs | undefined {
+    const s = this.#persisted(`load ${source} attributes`, node.path, () => this.#data.listings.loadAttrs(this.#remoteId, node.path, source));
+    if (s === undefined || s.type !== node.attrs.type) return undefined;
+    const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
+    if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
+    if (s.etag !== undefined) attrs.etag = s.etag;
+    if (node.attrs.sizeKnown && !sameVersion(fingerprintOf(node.attrs), fingerprintOf(attrs))) return undefined;
+    return attrs;
   }
 
   /** The remote is unreachable (its health state says so). */
@@ -293,7 +381,7 @@ export class RemoteFs implements FileSystem {
     const listing = await this.#listing(dir.path, signal);
     const e = listing.entries.get(name);
     if (!e) return undefined;
-    const node = this.#fromListing(joinPath(dir.path, name), e, this.#clock.now());
+    const node = this.#fromListing(joinPath(dir.path, name), e, listing.stale ? -Infinity : this.#clock.now());
     if (node.attrs.sizeKnown) return node;
     try {
       await this.#refreshFile(node, signal);
@@ -369,6 +457,7 @@ export class RemoteFs implements FileSystem {
         const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
         if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
         if (s.etag !== undefined) attrs.etag = s.etag;
+        this.#saveAttrs(node.path, 'stat', attrs); // once per stat, not once per waiter
         return attrs;
       }).finally(() => this.#statsInFlight.delete(node.path));
       this.#statsInFlight.set(node.path, pending);
@@ -377,9 +466,17 @@ export class RemoteFs implements FileSystem {
       node.attrs = await raceAbort(pending, signal);
       node.attrsAt = this.#clock.now();
     } catch (err) {
-      if (err instanceof RemoteError && err.kind === 'not-found') this.#forgetListingOf(node.path);
-      // Unreachable remote: attributes that were exact stay the answer (stale, not unknown).
-      if (this.#offline && node.attrs.sizeKnown) return;
+      if (err instanceof RemoteError && err.kind === 'not-found') {
+        this.#forgetListingOf(node.path);
+        this.#persisted('forget attributes', node.path, () => this.#data.listings.forgetAttrs(this.#remoteId, node.path));
+      }
+      if (this.#offline) {
+        // Unreachable remote: the last stat (of this mount or an earlier one) or the
+        // attributes known are the answer (stale, not unknown).
+        const stored = this.#storedAttrs(node, 'stat');
+        if (stored !== undefined) node.attrs = stored;
+        if (node.attrs.sizeKnown) return;
+      }
       throw err;
     }
   }
@@ -463,7 +560,7 @@ export class RemoteFs implements FileSystem {
   async #list(ino: Ino, signal: AbortSignal): Promise<DirEntry[]> {
     const dir = this.#dirInode(ino);
     const listing = await this.#listing(dir.path, signal);
-    const now = this.#clock.now();
+    const now = listing.stale ? -Infinity : this.#clock.now();
     const out: DirEntry[] = [];
     for (const name of listing.names) {
       const e = listing.entries.get(name);
@@ -486,10 +583,15 @@ export class RemoteFs implements FileSystem {
     if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
     if (node.attrs.type === 'symlink') throw new FsError(Errno.ELOOP, 'symlinks are not followed');
     if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs) await this.#refreshFile(node, op.signal);
-    const fp: Fingerprint = { size: node.attrs.size };
-    if (node.attrs.remoteMtimeMs !== undefined) fp.mtimeMs = node.attrs.remoteMtimeMs;
-    if (node.attrs.etag !== undefined) fp.etag = node.attrs.etag;
+    if (this.#offline) {
+      // The last open's attributes name the version whose bytes the cache holds (a listing
+      // may know the same version without its ETag, which would key another cache file).
+      const opened = this.#storedAttrs(node, 'open');
+      if (opened !== undefined) node.attrs = opened;
+    }
+    const fp = fingerprintOf(node.attrs);
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
+    this.#saveAttrs(node.path, 'open', node.attrs);
     const version = fingerprintKey(fp);
     const pages = this.#pageCacheOnOpen(node, version);
     let directIo = pages.directIo;
@@ -662,6 +764,7 @@ export class RemoteFs implements FileSystem {
       round.changed++;
       node.attrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true, ...(s.mtimeMs !== undefined ? { remoteMtimeMs: s.mtimeMs } : {}), ...(s.etag !== undefined ? { etag: s.etag } : {}) };
       node.attrsAt = this.#clock.now();
+      this.#saveAttrs(node.path, 'stat', node.attrs);
       this.#kernel?.invalidateInode(node.ino);
     } catch (err) {
       round.failed++;
@@ -679,6 +782,7 @@ export class RemoteFs implements FileSystem {
     const old = this.#listings.get(dir);
     const dirNode = this.#inodes.byPath(dir);
     const listing: Listing = { entries: new Map(fresh.map((e) => [e.name, e])), names: fresh.map((e) => e.name), at: this.#clock.now() };
+    this.#saveListing(dir, listing, old);
     if (old === undefined || dirNode === undefined) {
       this.#keepListing(dir, listing);
       return unlisted;

@@ -39,6 +39,7 @@ import { silentLogger, type Logger } from '../observability/logger.js';
 import { fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
 import type { Remote } from '../remote/remote.js';
 import { Catalogue } from '../store/catalogue.js';
+import type { ListingStore } from '../store/listing-store.js';
 import { CacheFile } from './cache/cache-file.js';
 import { resolveDataConfig, type DataConfig } from './config.js';
 import { DownloadPool } from './fetch/download-pool.js';
@@ -498,6 +499,15 @@ export class DataCache {
 
   get cacheDir(): string {
     return this.#cacheDir;
+  }
+
+  /**
+   * What the remote said of its directories and files, persisted in this cache dir's store
+   * (the core saves listings and attributes there and reads them back while offline). Owned
+   * by the cache: closed with it, after which every call throws StoreClosedError.
+   */
+  get listings(): ListingStore {
+    return this.#store.listings;
   }
 
   /** @internal the store, for tests that check its totals. */

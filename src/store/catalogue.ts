@@ -16,6 +16,7 @@
 //   totalPresentBytes()                                 sum over all objects
 //   evictionCandidates(limit, exclude)                  LRU first, never dirty, never excluded
 //   deleteObject(id), listObjects(), close() (idempotent; later calls throw StoreClosedError)
+//   listings                                            the ListingStore on the same handle (listing-store.ts)
 //
 // Invariants:
 // - Object ids are never reused (AUTOINCREMENT): the data layer pins the ids of open files, and
@@ -43,6 +44,7 @@ import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { migrate, openDatabase, type Db } from './database.js';
 import { MIGRATIONS } from './schema.js';
+import { ListingStore } from './listing-store.js';
 
 export type RangeKind = 'present' | 'dirty';
 
@@ -171,12 +173,17 @@ export class Catalogue {
   readonly #addTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
   readonly #removeTx: (objectId: number, ranges: Range[], kind: RangeKind) => void;
   readonly #forgetTx: (objectId: number) => ForgottenRanges;
+  /** Persisted listings and attributes; shares this handle and closes with it. */
+  readonly listings: ListingStore;
   #closed = false;
 
   private constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
     this.#q = prepareStatements(db);
+    this.listings = new ListingStore(db, () => {
+      this.#open();
+    });
     const addTx = db.transaction((objectId: number, ranges: Range[], kind: RangeKind) => {
       if (!this.#q.exists.get(objectId)) return;
       let delta = 0;
