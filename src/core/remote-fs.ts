@@ -592,7 +592,8 @@ export class RemoteFs implements FileSystem {
     const fp = fingerprintOf(node.attrs);
     const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
     this.#saveAttrs(node.path, 'open', node.attrs);
-    const version = fingerprintKey(fp);
+    // The version as the cache names it (the same version may be named more fully there).
+    const version = fingerprintKey(reader.fingerprint);
     const pages = this.#pageCacheOnOpen(node, version);
     let directIo = pages.directIo;
     const keepCache = pages.keepCache;

@@ -36,7 +36,7 @@ import { AbortedError, Deferred, Mutex, TaskGroup, anySignal } from '../base/asy
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Range } from '../base/range-set.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import { fingerprintKey, type Fingerprint } from '../remote/fingerprint.js';
+import { fingerprintKey, mergeFingerprints, parseFingerprintKey, sameVersion, type Fingerprint } from '../remote/fingerprint.js';
 import type { Remote } from '../remote/remote.js';
 import { Catalogue } from '../store/catalogue.js';
 import type { ListingStore } from '../store/listing-store.js';
@@ -195,8 +195,9 @@ export class DataCache {
    * Opens `path` at version `fingerprint` (size `sizeBytes`) for reading. Readers of the same
    * version share one CacheFile. Throws ClosedError after close().
    */
-  async openFile(path: string, fingerprint: Fingerprint, sizeBytes: number): Promise<FileReader> {
+  async openFile(path: string, requested: Fingerprint, sizeBytes: number): Promise<FileReader> {
     if (this.#closed) throw new ClosedError('data cache is closed');
+    const fingerprint = this.#canonical(path, requested);
     const key = `${path}\u0000${fingerprintKey(fingerprint)}`;
     let reader: FileReader | undefined;
     while (!reader) {
@@ -219,6 +220,26 @@ export class DataCache {
       });
     }
     return reader;
+  }
+
+  /**
+   * The fingerprint the bytes of this version are (or will be) filed under. A version may be
+   * named less or more fully (a listing's size and mtime, a HEAD's ETag too): when an open
+   * cache file or the catalogue's row names the same version (sameVersion), their name is
+   * used, with what `requested` adds merged in and recorded, so the bytes are kept, not
+   * fetched again under a second name.
+   */
+  #canonical(path: string, requested: Fingerprint): Fingerprint {
+    for (const entry of this.#files.values()) {
+      if (entry.cf.remotePath === path && sameVersion(entry.cf.fingerprint, requested)) return entry.cf.fingerprint;
+    }
+    const row = this.#store.getObject(this.remote.id, path);
+    const stored = row === undefined ? undefined : parseFingerprintKey(row.fingerprint);
+    if (row === undefined || stored === undefined || stored.size !== row.size || !sameVersion(stored, requested)) return requested;
+    const merged = mergeFingerprints(stored, requested);
+    const key = fingerprintKey(merged);
+    if (key !== row.fingerprint) this.#store.setFingerprint(row.id, key);
+    return merged;
   }
 
   async #openEntryLocked(key: string, path: string, fingerprint: Fingerprint, sizeBytes: number): Promise<FileEntry> {

@@ -37,9 +37,57 @@ export function sameVersion(a: Fingerprint, b: Fingerprint): boolean {
   return fingerprintChange(a, b) === undefined;
 }
 
-/** A stable string for a fingerprint, for cache keys and the catalogue. */
+/**
+ * A stable string for a fingerprint, for cache keys and the catalogue: lossless (size, mtime
+ * and opaque ETag), so `parseFingerprintKey` gives the fingerprint back and a cached version
+ * can be compared with the rule above, not only by string.
+ */
 export function fingerprintKey(f: Fingerprint): string {
-  return f.etag !== undefined ? `etag:${opaqueTag(f.etag)}:${f.size}` : `sm:${f.size}:${f.mtimeMs ?? '?'}`;
+  return JSON.stringify([f.size, f.mtimeMs ?? null, f.etag === undefined ? null : opaqueTag(f.etag)]);
+}
+
+/**
+ * The fingerprint a key names; also reads the keys of earlier versions ("etag:TAG:SIZE",
+ * "sm:SIZE:MTIME"). Undefined for text that is no key.
+ */
+export function parseFingerprintKey(key: string): Fingerprint | undefined {
+  if (key.startsWith('[')) {
+    try {
+      const v: unknown = JSON.parse(key);
+      if (!Array.isArray(v) || v.length !== 3) return undefined;
+      const [size, mtime, etag] = v as unknown[];
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
+      const f: Fingerprint = { size };
+      if (typeof mtime === 'number') f.mtimeMs = mtime;
+      if (typeof etag === 'string') f.etag = etag;
+      return f;
+    } catch {
+      return undefined;
+    }
+  }
+  const sm = /^sm:(\d+):(.+)$/.exec(key);
+  if (sm) {
+    const f: Fingerprint = { size: Number(sm[1]) };
+    if (sm[2] !== '?' && Number.isFinite(Number(sm[2]))) f.mtimeMs = Number(sm[2]);
+    return f;
+  }
+  const et = /^etag:(.*):(\d+)$/.exec(key);
+  if (et) return { size: Number(et[2]), etag: et[1] as string };
+  return undefined;
+}
+
+/**
+ * Two fingerprints of one version (sameVersion) as one, with every field either knows: the
+ * bytes cached under a listing's {size, mtime} are the version a later HEAD names with its
+ * ETag too. Only for fingerprints that are the same version.
+ */
+export function mergeFingerprints(a: Fingerprint, b: Fingerprint): Fingerprint {
+  const f: Fingerprint = { size: a.size };
+  const mtime = a.mtimeMs ?? b.mtimeMs;
+  const etag = a.etag ?? b.etag;
+  if (mtime !== undefined) f.mtimeMs = mtime;
+  if (etag !== undefined) f.etag = etag;
+  return f;
 }
 
 /** An entity tag without its weakness indicator: `W/"x"` and `"x"` name the same version. */

@@ -12,6 +12,7 @@
 //   addRanges / removeRanges(id, ranges, kind = 'present')
 //   touch(id, nowMs = clock.wallNow())                  LRU clock (callers batch: once per flush)
 //   setFileIdentity(id, identity)                       records the identity of a newly created cache file
+//   setFingerprint(id, fingerprint)                     the same version, named more fully (keeps the bytes)
 //   forgetFile(id)                                      the file is not trusted: drops every range and the identity
 //   totalPresentBytes()                                 sum over all objects
 //   evictionCandidates(limit, exclude)                  LRU first, never dirty, never excluded
@@ -148,6 +149,7 @@ function prepareStatements(db: Db) {
     ),
     touch: db.prepare<[number, number]>('UPDATE objects SET last_used_ms = ? WHERE id = ?'),
     setIdentity: db.prepare<[string, number]>('UPDATE objects SET file_identity = ? WHERE id = ?'),
+    setFingerprint: db.prepare<[string, number]>('UPDATE objects SET fingerprint = ? WHERE id = ?'),
     dirtyBytes: db.prepare<[number], { total: number | null }>(
       "SELECT SUM(\"end\" - start) AS total FROM ranges WHERE object_id = ? AND kind = 'dirty'",
     ),
@@ -350,6 +352,15 @@ export class Catalogue {
   /** Records a use for LRU eviction. One small write: callers batch (e.g. once per flush). */
   touch(objectId: number, nowMs: number = this.#clock.wallNow()): void {
     this.#open().touch.run(Math.round(nowMs), objectId);
+  }
+
+  /**
+   * Renames the version an object's bytes are filed under, keeping them: for a fingerprint that
+   * names the same version more fully (a HEAD's ETag added to a listing's size and mtime). The
+   * caller decides that it is the same version. Unknown ids are ignored.
+   */
+  setFingerprint(objectId: number, fingerprint: string): void {
+    this.#open().setFingerprint.run(fingerprint, objectId);
   }
 
   /** Records the identity of the object's newly created cache file. Unknown ids are ignored. */

@@ -124,6 +124,39 @@ void describe('cache trust', () => {
     return c;
   }
 
+  void test('one version named more fully later (a listing\'s size and mtime, then a HEAD\'s ETag) keeps its bytes; another ETag does not', async () => {
+    const remote = new FakeRemote();
+    const size = 300 * KiB;
+    remote.setObject('v.bin', size, 7);
+    const byListing: Fingerprint = { size, mtimeMs: 1_700_000_000_000 };
+    const c = await open(remote);
+    const r1 = await c.openFile('v.bin', byListing, size);
+    assertRamp(await within(r1.read(0, size), T, 'the first read'), 0, 7, 'first read');
+    await r1.close();
+    const readsBefore = remote.reads.length;
+    // The same version, as a HEAD names it: the bytes stay, and the catalogue learns the ETag.
+    const etag = remote.fingerprint('v.bin').etag;
+    assert.ok(etag !== undefined);
+    const byHead: Fingerprint = { ...byListing, etag };
+    const r2 = await c.openFile('v.bin', byHead, size);
+    assertRamp(await within(r2.read(0, size), T, 'the read of the same version'), 0, 7, 'same version');
+    assert.equal(remote.reads.length, readsBefore, 'no byte fetched again');
+    assert.deepEqual(r2.fingerprint, byHead, 'filed under the fuller name');
+    await r2.close();
+    // Back to the listing's name: still the same version (the catalogue keeps the ETag).
+    const r3 = await c.openFile('v.bin', byListing, size);
+    assert.deepEqual(r3.fingerprint, byHead);
+    await r3.close();
+    // Another ETag with the same size and mtime is another version: never the cached bytes.
+    const other = remote.setObject('v.bin', size, 8).etag;
+    assert.ok(other !== undefined && other !== etag);
+    const r4 = await c.openFile('v.bin', { ...byListing, etag: other }, size);
+    assert.equal(r4.fingerprint.etag, other);
+    assertRamp(await within(r4.read(0, 4096), T, 'the read of the other version'), 0, 8, 'the other version');
+    assert.ok(remote.reads.length > readsBefore, 'the other version is fetched');
+    await r4.close();
+  });
+
   void test('a cache file deleted between two opens is fetched again, never read as zeros', async () => {
     const size = 2 * MiB + 77;
     const { file, fp } = await cacheFully('a', size, 3);

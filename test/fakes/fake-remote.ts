@@ -14,6 +14,7 @@
 // failures (FileWriteError) and a pause before each write.
 import { open as fsOpen, type FileHandle } from 'node:fs/promises';
 import { Deferred, raceAbort } from '../../src/base/async.js';
+import { fingerprintChange } from '../../src/remote/fingerprint.js';
 import { FileWriteError, RemoteError } from '../../src/remote/remote-error.js';
 import type {
   FileTransfer,
@@ -349,7 +350,8 @@ export class FakeRemote implements Remote {
     if (next !== undefined) throw next;
     const o = this.objects.get(path);
     if (!o) throw new RemoteError('not-found', path);
-    if (options.expect && (options.expect.etag !== o.etag || options.expect.size !== o.size)) {
+    // The one comparison (remote/fingerprint.ts), as every real remote uses it.
+    if (options.expect && fingerprintChange(options.expect, { etag: o.etag, size: o.size }) !== undefined) {
       throw new RemoteError('changed', `${path} changed`);
     }
     if (offset > o.size) throw new RemoteError('invalid', 'range past EOF');

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fingerprintChange, fingerprintKey, sameVersion, type Fingerprint } from '../../src/remote/fingerprint.js';
+import { fingerprintChange, fingerprintKey, parseFingerprintKey, sameVersion, type Fingerprint } from '../../src/remote/fingerprint.js';
 
 const fingerprint: fc.Arbitrary<Fingerprint> = fc
   .record(
@@ -43,6 +43,22 @@ describe('fingerprint comparison', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  test('a key gives its fingerprint back (and keys of earlier versions still parse)', () => {
+    fc.assert(
+      fc.property(fingerprint, (a) => {
+        const back = parseFingerprintKey(fingerprintKey(a));
+        assert.ok(back !== undefined);
+        assert.equal(sameVersion(a, back), true);
+        assert.equal(fingerprintKey(back), fingerprintKey(a));
+      }),
+      { numRuns: 500 },
+    );
+    assert.deepEqual(parseFingerprintKey('sm:10:1000'), { size: 10, mtimeMs: 1000 });
+    assert.deepEqual(parseFingerprintKey('sm:10:?'), { size: 10 });
+    assert.deepEqual(parseFingerprintKey('etag:"a:b":10'), { size: 10, etag: '"a:b"' });
+    assert.equal(parseFingerprintKey('nonsense'), undefined);
   });
 
   test('equal cache keys mean the same version', () => {
