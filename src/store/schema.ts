@@ -1,6 +1,6 @@
 // The SQLite schema of a cache dir's catalogue, and every migration that built it, in one
 // place. database.ts applies them (each in its own transaction with its version bump); the
-// stores that read and write the tables (catalogue.ts; the upload journal to come) name
+// stores that read and write the tables (catalogue.ts; journal.ts) name
 // columns only as created here.
 //
 // Rules for a new migration: append it with the next version, never edit a released one (a
@@ -47,6 +47,49 @@ export const MIGRATIONS: readonly Migration[] = [
       // recorded (rows of version 1, or a file not created yet), so the file is not trusted and
       // its ranges are dropped when it is next opened or at the start-up reconcile.
       db.exec('ALTER TABLE objects ADD COLUMN file_identity TEXT');
+    },
+  },
+  {
+    version: 3,
+    description: 'upload journal',
+    up: (db) => {
+      // The changes the remote does not have yet (store/journal.ts says what each column
+      // promises). An ordered log: `seq` orders changes that touch related paths; a row's
+      // `generation` moves at every rewrite, so an upload of an older generation never deletes
+      // the row of a newer one. base_kind: 'absent' (the remote had nothing: create-only),
+      // 'version' (If-Match base_etag/base_size/base_mtime_ms), 'any' (unconditional),
+      // 'inherit' (decided when the earlier row of the same path completes).
+      db.exec(`
+        CREATE TABLE journal (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          seq INTEGER NOT NULL UNIQUE,
+          remote TEXT NOT NULL,
+          path TEXT NOT NULL,
+          from_path TEXT,
+          kind TEXT NOT NULL CHECK (kind IN ('put', 'delete', 'mkdir', 'rmdir', 'rename')),
+          snapshot TEXT,
+          size INTEGER,
+          mtime_ms INTEGER,
+          generation INTEGER NOT NULL,
+          base_kind TEXT NOT NULL CHECK (base_kind IN ('absent', 'version', 'any', 'inherit')),
+          base_etag TEXT,
+          base_size INTEGER,
+          base_mtime_ms INTEGER,
+          state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'failed', 'conflict')),
+          priority INTEGER NOT NULL CHECK (priority IN (0, 1)),
+          due_ms INTEGER NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          conflict_path TEXT,
+          changed_ms INTEGER NOT NULL,
+          tried INTEGER NOT NULL DEFAULT 0, -- 1 once handed to a worker: the remote may have seen it
+          CHECK ((kind = 'put') = (snapshot IS NOT NULL) OR state = 'conflict'),
+          CHECK ((kind = 'rename') = (from_path IS NOT NULL))
+        );
+        CREATE INDEX journal_path ON journal (remote, path, seq);
+        CREATE INDEX journal_from ON journal (remote, from_path, seq) WHERE from_path IS NOT NULL;
+        CREATE INDEX journal_due ON journal (remote, state, priority, due_ms);
+      `);
     },
   },
 ];
