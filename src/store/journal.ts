@@ -249,8 +249,8 @@ export class Journal {
       ),
       bumpAll: db.prepare<[number, string]>("UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE remote = ? AND state != 'conflict'"),
       requeueAll: db.prepare<[string]>("UPDATE journal SET state = 'queued' WHERE remote = ? AND state = 'uploading'"),
-      nextDue: db.prepare<[string], { due: number | null }>(
-        "SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed')",
+      nextDue: db.prepare<[string, number], { due: number | null }>(
+        "SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND due_ms > ?",
       ),
       snapshots: db.prepare<[], { snapshot: string }>('SELECT snapshot FROM journal WHERE snapshot IS NOT NULL'),
     };
@@ -540,9 +540,12 @@ export class Journal {
     else q.bump.run(Math.round(nowMs), this.#remote, path, path);
   }
 
-  /** Earliest due time of a row waiting to be taken, or undefined. */
-  nextDueMs(): number | undefined {
-    return this.#open().nextDue.get(this.#remote)?.due ?? undefined;
+  /**
+   * Earliest due time after `afterMs` of a row waiting to be taken, or undefined. (Rows due
+   * already but not taken are waiting for a related row: its completion is the next event.)
+   */
+  nextDueMs(afterMs: number): number | undefined {
+    return this.#open().nextDue.get(this.#remote, Math.round(afterMs))?.due ?? undefined;
   }
 
   /** Every row, in seq order (conflicts included). */

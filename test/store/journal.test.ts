@@ -153,13 +153,14 @@ void describe('journal order', () => {
     journal.recordPut('early', snap('s2'), ABSENT, 'background', now() + 1000);
     journal.recordPut('fsynced', snap('s3'), ABSENT, 'background', now() + 3000);
     assert.deepEqual(journal.take(5, now()), []);
+    assert.equal(journal.nextDueMs(now()), now() + 1000);
     journal.bump('fsynced', now());
     clock.advance(2000);
     assert.deepEqual(
       journal.take(5, now()).map((r) => r.path),
       ['fsynced', 'early', 'late'],
     );
-    assert.equal(journal.nextDueMs(), undefined, 'everything taken');
+    assert.equal(journal.nextDueMs(0), undefined, 'everything taken');
   });
 
   void test('a put inside a directory waits for the mkdir; a rename waits for the put it moves', () => {
