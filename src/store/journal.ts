@@ -83,6 +83,11 @@ export interface JournalRow {
   lastError: string | undefined;
   conflictPath: string | undefined;
   changedMs: number;
+  /**
+   * Digests ("<size>:<sha256 hex>") of the contents this row handed to a remote put, oldest
+   * first: after a crash, a remote file with one of them is ours, not someone else's.
+   */
+  sent: string[];
 }
 
 /** What a record* call did: the snapshot files it released (delete them after the call). */
@@ -124,9 +129,12 @@ interface Row {
   conflict_path: string | null;
   changed_ms: number;
   tried: number;
+  sent: string | null;
 }
 
 const PRIO = { foreground: 0, background: 1 } as const;
+/** Digests kept per row: more generations than this sent and lost is a conflict copy, never a loss. */
+const MAX_SENT = 16;
 
 function toBase(r: Row): Base {
   if (r.base_kind !== 'version') return { kind: r.base_kind };
@@ -158,6 +166,7 @@ function toRow(r: Row): JournalRow {
     lastError: r.last_error ?? undefined,
     conflictPath: r.conflict_path ?? undefined,
     changedMs: r.changed_ms,
+    sent: r.sent !== null ? (JSON.parse(r.sent) as string[]) : [],
   };
 }
 
@@ -234,6 +243,7 @@ export class Journal {
       // Once handed to a worker, the remote may have seen the change (an attempt can commit and
       // still fail): `tried` is never reset, and the cancelling rules require tried = 0.
       take: db.prepare<[number]>("UPDATE journal SET state = 'uploading', tried = 1 WHERE id = ?"),
+      setSent: db.prepare<[string, number]>('UPDATE journal SET sent = ? WHERE id = ?'),
       setState: db.prepare<[string, number]>('UPDATE journal SET state = ? WHERE id = ?'),
       setBase: db.prepare<[string, string | null, number | null, number | null, number]>(
         'UPDATE journal SET base_kind = ?, base_etag = ?, base_size = ?, base_mtime_ms = ? WHERE id = ?',
@@ -502,6 +512,21 @@ export class Journal {
         this.#q.setBase.run(k, e, s, m, waiting.id);
       }
       return r.snapshot !== null ? [r.snapshot] : [];
+    })();
+  }
+
+  /**
+   * Notes, before a put of row `id` starts, the digest of the content it will send, so a later
+   * owner recognises that content on the remote as ours. Keeps the last MAX_SENT digests.
+   */
+  noteSent(id: number, digest: string): void {
+    const q = this.#open();
+    this.#tx(() => {
+      const r = q.byId.get(id);
+      if (!r) return;
+      const sent = toRow(r).sent.filter((d) => d !== digest);
+      sent.push(digest);
+      q.setSent.run(JSON.stringify(sent.slice(-MAX_SENT)), id);
     })();
   }
 

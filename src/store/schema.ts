@@ -83,6 +83,7 @@ export const MIGRATIONS: readonly Migration[] = [
           conflict_path TEXT,
           changed_ms INTEGER NOT NULL,
           tried INTEGER NOT NULL DEFAULT 0, -- 1 once handed to a worker: the remote may have seen it
+          sent TEXT, -- JSON ["<size>:<sha256 hex>", ...]: content of generations handed to a remote put
           CHECK ((kind = 'put') = (snapshot IS NOT NULL) OR state = 'conflict'),
           CHECK ((kind = 'rename') = (from_path IS NOT NULL))
         );

@@ -219,6 +219,22 @@ void describe('upload queue: failures never drop a change', () => {
     assert.equal(remote.calls('put'), 1, 'the create-only put found it; no conflict copy');
   });
 
+  void test('an earlier generation an attempt committed before a crash is ours: replaced by the new one, no conflict copy', async () => {
+    const q = startQueue();
+    const hold = remote.hold('put');
+    q.put('a', snapshot(q, 300, 1), ABSENT, 'foreground');
+    await within(hold.reached(1), MS, 'generation 1 at its commit');
+    await within(q.close(), MS, 'close (the held put is aborted)');
+    remote.release('put');
+    // As if generation 1 had committed and the answer was lost in the crash.
+    remote.setFile('a', rampBuffer(0, 300, 1));
+    const q2 = startQueue();
+    q2.put('a', snapshot(q2, 400, 2), ABSENT, 'foreground');
+    await within(q2.waitFor('a', signal()), MS, 'generation 2');
+    assert.deepEqual(remote.fileBytes('a'), rampBuffer(0, 400, 2));
+    assert.deepEqual((await remote.list('', signal())).map((e) => e.name), ['a'], 'no conflict copy');
+  });
+
   void test('a create that finds someone else\'s file keeps both', async () => {
     const q = startQueue();
     remote.setFile('a', rampBuffer(0, 300, 9));

@@ -11,6 +11,7 @@
 // - A file that is missing or not exactly `sizeBytes` long fails the put with SnapshotError
 //   (the remote is left unchanged), never with short or extra bytes.
 // - The fd is closed on every exit of the iterator (end, error, abort, consumer stopping).
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ContentSource } from '../../remote/remote.js';
 
@@ -57,4 +58,11 @@ export function snapshotSource(filePath: string, sizeBytes: number, stillCurrent
       }
     },
   };
+}
+
+/** "<size>:<sha256 hex>" of a snapshot file (the form Journal.noteSent keeps). */
+export async function snapshotDigest(filePath: string, sizeBytes: number, signal: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of snapshotSource(filePath, sizeBytes, () => true).open(signal)) hash.update(chunk);
+  return `${sizeBytes}:${hash.digest('hex')}`;
 }

@@ -18,8 +18,9 @@
 //   atomic conditional puts also a stat check first) or, for a new file, ifNoneMatch. When the
 //   remote changed meanwhile, both versions are kept: ours goes to
 //   `<name>.conflict-<UTC yyyymmddThhmmssZ>-<host>` (create-only, `-2`, `-3`... if taken), the
-//   row is marked 'conflict' and the conflict is logged. A create that finds exactly our bytes
-//   there (an earlier attempt committed, then we crashed) is a success, not a conflict.
+//   row is marked 'conflict' and the conflict is logged. Not a conflict: the remote holding our
+//   own bytes, this generation's or an earlier one's that an attempt committed before a crash
+//   or a lost answer (the row's `sent` digests, journaled before each put starts).
 // - At most `concurrency` changes are applied at once, and rows touching related paths never
 //   at the same time (the journal hands them out). Background rows are due `writeBackDelayMs`
 //   after their last change (coalescing rapid saves); `waitFor` and `drain` make rows
@@ -32,7 +33,7 @@
 // scheduler registered before it last looked, so none is missed. Remote I/O is awaited holding
 // nothing. See docs/LOCKING.md ("Upload queue and journal").
 import { rmSync, readdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Deferred, TaskGroup, raceAbort } from '../../base/async.js';
@@ -45,7 +46,7 @@ import { backoffDelayMs } from '../../remote/retry.js';
 import type { ContentSource, PutOptions, Remote, RemoteStat } from '../../remote/remote.js';
 import type { Db } from '../../store/database.js';
 import type { Base, BaseVersion, Journal, JournalRow, Outcome, Priority, RecordResult, Snapshot } from '../../store/journal.js';
-import { SnapshotError, SupersededError, snapshotSource } from './snapshot-source.js';
+import { SnapshotError, SupersededError, snapshotDigest, snapshotSource } from './snapshot-source.js';
 
 export interface UploadQueueOptions {
   journal: Journal;
@@ -485,24 +486,26 @@ export class UploadQueue {
     if (!r.put) throw new RemoteError('read-only', `${r.id} cannot put`, { retryable: false });
     const snap = row.snapshot;
     if (!snap) throw new SnapshotError(`journal row ${row.id} (put ${row.path}) names no snapshot`);
-    const source = this.#source(row, snap);
-    const opts: PutOptions = { signal };
-    if (r.capabilities.mtimes === true) opts.mtimeMs = snap.mtimeMs;
+    // Journaled before any byte moves: after a crash, this content on the remote is ours.
+    const digest = await snapshotDigest(this.snapshotPath(snap.name), snap.sizeBytes, signal);
+    if (this.#journal.generation(row.id) !== row.generation) throw new SupersededError(`${row.path}: a newer generation is journaled`);
+    this.#journal.noteSent(row.id, digest);
     const base = row.base;
-    if (base.kind === 'absent') opts.ifNoneMatch = true;
+    let cond: { ifMatch?: BaseVersion; ifNoneMatch?: true } = {};
+    if (base.kind === 'absent') cond = { ifNoneMatch: true };
     else if (base.kind === 'version') {
       if (r.capabilities.conditionalPut !== true) {
         // The remote's ifMatch is only a check shortly before its commit: look first as well,
         // so a change made long ago is caught before any byte moves.
         const now = await this.#statOrUndefined(row.path, signal);
-        if (now?.type !== 'file' || !sameVersion(base.version, now)) return this.#conflict(row, snap, signal);
+        if (now?.type !== 'file' || !sameVersion(base.version, now)) return this.#conflict(row, snap, digest, signal);
       }
-      opts.ifMatch = base.version;
+      cond = { ifMatch: base.version };
     }
     try {
-      return written(await r.put(row.path, source, opts));
+      return written(await r.put(row.path, this.#source(row, snap), this.#putOptions(signal, snap, cond)));
     } catch (err) {
-      if (isRemoteError(err) && (err.kind === 'conflict' || err.kind === 'exists')) return this.#conflict(row, snap, signal);
+      if (isRemoteError(err) && (err.kind === 'conflict' || err.kind === 'exists')) return this.#conflict(row, snap, digest, signal);
       throw err;
     }
   }
@@ -511,15 +514,27 @@ export class UploadQueue {
     return snapshotSource(this.snapshotPath(snap.name), snap.sizeBytes, () => this.#journal.generation(row.id) === row.generation);
   }
 
-  /** The remote is not the version our change was made against: keep both. */
-  async #conflict(row: JournalRow, snap: Snapshot, signal: AbortSignal): Promise<Applied> {
+  /**
+   * The remote is not the version our change was made against. If it holds our bytes (this
+   * generation, or one an earlier attempt sent before a crash or a lost answer: the row's
+   * `sent` digests), it is ours: done, or replaced by this generation. Else keep both.
+   */
+  async #conflict(row: JournalRow, snap: Snapshot, digest: string, signal: AbortSignal): Promise<Applied> {
     const r = this.#remote;
     const put = r.put?.bind(r);
     if (!put) throw new RemoteError('read-only', `${r.id} cannot put`, { retryable: false });
     const there = await this.#statOrUndefined(row.path, signal);
-    if (there?.type === 'file' && (await this.#holdsOurBytes(row.path, there, snap, signal))) {
-      // An earlier attempt of ours committed (we crashed or lost the answer): not a conflict.
-      return written(there);
+    if (there?.type === 'file') {
+      const theirs = await this.#remoteDigest(row.path, there, signal);
+      if (theirs === digest) return written(there);
+      const sent = this.#journal.get(row.id)?.sent ?? [];
+      if (theirs !== undefined && sent.includes(theirs)) {
+        try {
+          return written(await put(row.path, this.#source(row, snap), this.#putOptions(signal, snap, { ifMatch: there })));
+        } catch (err) {
+          if (!(isRemoteError(err) && (err.kind === 'conflict' || err.kind === 'exists'))) throw err;
+        }
+      }
     }
     const wallMs = this.#clock.wallNow();
     for (let attempt = 1; ; attempt++) {
@@ -533,35 +548,25 @@ export class UploadQueue {
     }
   }
 
-  /** The remote file at `path` holds exactly the snapshot's bytes (compared byte for byte). */
-  async #holdsOurBytes(path: string, there: RemoteStat, snap: Snapshot, signal: AbortSignal): Promise<boolean> {
-    if (there.size !== snap.sizeBytes) return false;
-    if (snap.sizeBytes === 0) return true;
-    const ours = snapshotSource(this.snapshotPath(snap.name), snap.sizeBytes, () => true).open(signal)[Symbol.asyncIterator]();
-    let pending = Buffer.alloc(0);
+  #putOptions(signal: AbortSignal, snap: Snapshot, cond: { ifMatch?: BaseVersion; ifNoneMatch?: true }): PutOptions {
+    const opts: PutOptions = { signal, ...cond };
+    if (this.#remote.capabilities.mtimes === true) opts.mtimeMs = snap.mtimeMs;
+    return opts;
+  }
+
+  /** "<size>:<sha256>" of the remote file (that version), or undefined if it changed or went. */
+  async #remoteDigest(path: string, there: RemoteStat, signal: AbortSignal): Promise<string | undefined> {
+    const hash = createHash('sha256');
     try {
-      const { body } = await this.#remote.read(path, 0, snap.sizeBytes, { signal, expect: there });
-      for await (const chunk of body) {
-        let theirs = Buffer.from(chunk);
-        while (theirs.length > 0) {
-          if (pending.length === 0) {
-            const n = await ours.next();
-            if (n.done === true) return false;
-            pending = Buffer.from(n.value);
-          }
-          const k = Math.min(pending.length, theirs.length);
-          if (!pending.subarray(0, k).equals(theirs.subarray(0, k))) return false;
-          pending = pending.subarray(k);
-          theirs = theirs.subarray(k);
-        }
+      if (there.size > 0) {
+        const { body } = await this.#remote.read(path, 0, there.size, { signal, expect: there });
+        for await (const chunk of body) hash.update(chunk);
       }
-      return pending.length === 0 && (await ours.next()).done === true;
     } catch (err) {
-      if (isRemoteError(err) && (err.kind === 'changed' || err.kind === 'not-found')) return false;
+      if (isRemoteError(err) && (err.kind === 'changed' || err.kind === 'not-found')) return undefined;
       throw err;
-    } finally {
-      await ours.return?.(undefined);
     }
+    return `${there.size}:${hash.digest('hex')}`;
   }
 
   async #statOrUndefined(path: string, signal: AbortSignal): Promise<RemoteStat | undefined> {
