@@ -530,9 +530,19 @@ export class Journal {
     })();
   }
 
-  /** The change failed; it stays, to be tried again from `dueMs` ('failed': a permanent error). */
-  retryLater(id: number, error: string, dueMs: number, permanent: boolean): void {
-    this.#open().retry.run(permanent ? 'failed' : 'queued', Math.round(dueMs), error, id);
+  /**
+   * The attempt at `generation` failed; the change stays, to be tried again from `dueMs`
+   * ('failed': a permanent error). If the row was rewritten meanwhile, the newer content
+   * deserves its own first try: it only goes back to 'queued', its due time untouched.
+   */
+  retryLater(id: number, generation: number, error: string, dueMs: number, permanent: boolean): void {
+    const q = this.#open();
+    this.#tx(() => {
+      const r = q.byId.get(id);
+      if (!r) return;
+      if (r.generation !== generation) q.setState.run('queued', id);
+      else q.retry.run(permanent ? 'failed' : 'queued', Math.round(dueMs), error, id);
+    })();
   }
 
   /** A worker gives a row back without a verdict (superseded, shutting down). */

@@ -279,6 +279,19 @@ void describe('upload queue: frozen snapshots', () => {
     assert.deepEqual(readdirSync(snapDir), []);
   });
 
+  void test('an old generation failing permanently does not hold back the new one', async () => {
+    const q = startQueue();
+    const hold = remote.hold('put');
+    q.put('a', snapshot(q, 100, 1), ABSENT, 'foreground');
+    await within(hold.reached(1), MS, 'generation 1 at its commit');
+    q.put('a', snapshot(q, 120, 2), ABSENT, 'foreground');
+    remote.failNext('put', 'permission', 1);
+    remote.release('put');
+    await within(q.waitFor('a', signal()), MS, 'generation 2, with no backoff');
+    assert.equal(clock.now(), 0);
+    assert.deepEqual(remote.fileBytes('a'), rampBuffer(0, 120, 2));
+  });
+
   void test('a generation that changed before the bytes were read is re-queued, never uploaded', async () => {
     remote.setFile('a', Buffer.from('old'));
     const base = { kind: 'version', version: { ...(await remote.stat('a', signal())) } } as const;

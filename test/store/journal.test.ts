@@ -56,7 +56,7 @@ void describe('journal resolution rules', () => {
     journal.recordPut('a.txt', snap('s1'), ABSENT, 'background', now());
     const [t] = journal.take(1, now());
     assert.ok(t);
-    journal.retryLater(t.id, 'timeout', now() + 100, false);
+    journal.retryLater(t.id, t.generation, 'timeout', now() + 100, false);
     journal.recordDelete('a.txt', ABSENT, 'background', now());
     const rows = journal.list();
     assert.equal(rows.length, 1, 'a delete stays');
@@ -226,7 +226,7 @@ void describe('journal durability', () => {
     journal.recordPut('a', snap('s1'), V1, 'background', now());
     const [t] = journal.take(1, now());
     assert.ok(t);
-    journal.retryLater(t.id, 'permission: denied', now() + 300_000, true);
+    journal.retryLater(t.id, t.generation, 'permission: denied', now() + 300_000, true);
     const [row] = journal.list();
     assert.equal(row?.state, 'failed');
     assert.equal(row?.lastError, 'permission: denied');

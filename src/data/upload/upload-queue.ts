@@ -254,6 +254,7 @@ export class UploadQueue {
    * changes stay journaled either way.
    */
   async waitFor(path: string | undefined, signal: AbortSignal): Promise<void> {
+    if (this.#closed !== undefined) throw new UploadQueueClosedError('the upload queue is closed');
     const ids = this.#idsOf(path);
     if (ids.size === 0) return;
     const waiter: Waiter = { ids, strict: true, done: new Deferred<void>() };
@@ -408,7 +409,7 @@ export class UploadQueue {
       const retryAfterMs = isRemoteError(err) ? err.retryAfterMs : undefined;
       const delayMs = Math.max(this.#retryBaseMs, backoffDelayMs(attempts, this.#retryBaseMs, this.#retryMaxMs, this.#random, retryAfterMs));
       const message = describe(err);
-      this.#journal.retryLater(row.id, message, this.#clock.wallNow() + Math.min(delayMs, this.#retryMaxMs), permanent);
+      this.#journal.retryLater(row.id, row.generation, message, this.#clock.wallNow() + Math.min(delayMs, this.#retryMaxMs), permanent);
       log[permanent ? 'warn' : 'info']({ err: message, attempts, retryInMs: delayMs, permanent }, 'upload: failed, kept in the journal');
     } finally {
       this.#finish(row);
