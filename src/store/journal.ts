@@ -555,14 +555,20 @@ export class Journal {
   }
 
   /**
-   * The remote changed since the row's base: ours was kept under `conflictPath` (or, for a
-   * delete, not applied). Terminal and visible; the snapshot is released (returned).
+   * The remote changed since the row's base: ours (generation `generation`) was kept under
+   * `conflictPath` (or, for a delete, not applied). Terminal and visible; the snapshot is
+   * released (returned). A row rewritten meanwhile is not terminal: its newer content goes back
+   * to 'queued' (and will keep both in its turn), its snapshot kept.
    */
-  markConflict(id: number, conflictPath: string, message: string): string[] {
+  markConflict(id: number, generation: number, conflictPath: string, message: string): string[] {
     const q = this.#open();
     return this.#tx((): string[] => {
       const r = q.byId.get(id);
       if (!r) return [];
+      if (r.generation !== generation) {
+        q.setState.run('queued', id);
+        return [];
+      }
       q.conflict.run(conflictPath, message, id);
       return r.snapshot !== null ? [r.snapshot] : [];
     })();

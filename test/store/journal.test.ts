@@ -222,6 +222,22 @@ void describe('journal durability', () => {
     assert.equal(journal.synchronousLevel(), 2, 'FULL');
   });
 
+  void test('a conflict of an old generation does not end a row rewritten meanwhile', () => {
+    journal.recordPut('a', snap('s1'), V1, 'background', now());
+    const [t] = journal.take(1, now());
+    assert.ok(t);
+    journal.recordPut('a', snap('s2'), V1, 'background', now());
+    assert.deepEqual(journal.markConflict(t.id, t.generation, 'a.conflict-x', 'changed'), []);
+    const [row] = journal.list();
+    assert.equal(row?.state, 'queued');
+    assert.deepEqual(row?.snapshot, snap('s2'));
+    const [t2] = journal.take(1, now());
+    assert.ok(t2);
+    assert.deepEqual(journal.markConflict(t2.id, t2.generation, 'a.conflict-y', 'changed'), ['s2']);
+    assert.equal(journal.list()[0]?.state, 'conflict');
+    assert.deepEqual(journal.pending(), []);
+  });
+
   void test('a permanently failing row stays, visible with its error, due again later', () => {
     journal.recordPut('a', snap('s1'), V1, 'background', now());
     const [t] = journal.take(1, now());

@@ -32,7 +32,7 @@
 // and registers workers in one synchronous step, and a wakeup (`#kick`) resolves a Deferred the
 // scheduler registered before it last looked, so none is missed. Remote I/O is awaited holding
 // nothing. See docs/LOCKING.md ("Upload queue and journal").
-import { rmSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -175,6 +175,7 @@ export class UploadQueue {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    mkdirSync(this.#snapshotDir, { recursive: true });
     const resumed = this.#journal.requeueInterrupted();
     const referenced = this.#journal.referencedSnapshots();
     let orphans = 0;
@@ -391,7 +392,7 @@ export class UploadQueue {
     try {
       const applied = await this.#apply(row, signal);
       if (applied.kind === 'conflict') {
-        this.#deleteSnapshots(this.#journal.markConflict(row.id, applied.conflictPath, `the remote changed since our base; ours kept at ${applied.conflictPath}`));
+        this.#deleteSnapshots(this.#journal.markConflict(row.id, row.generation, applied.conflictPath, `the remote changed since our base; ours kept at ${applied.conflictPath}`));
         log.warn({ conflictPath: applied.conflictPath }, 'upload: conflict, both versions kept');
         this.#onConflict?.(row, applied.conflictPath);
       } else {
