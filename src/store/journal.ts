@@ -254,9 +254,7 @@ export class Journal {
       conflict: db.prepare<[string, string, number]>(
         "UPDATE journal SET state = 'conflict', snapshot = NULL, conflict_path = ?, last_error = ? WHERE id = ?",
       ),
-      bump: db.prepare<[number, string, string, string]>(
-        "UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE remote = ? AND (path = ? OR from_path = ?) AND state != 'conflict'",
-      ),
+      bumpOne: db.prepare<[number, number]>('UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE id = ?'),
       bumpAll: db.prepare<[number, string]>("UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE remote = ? AND state != 'conflict'"),
       requeueAll: db.prepare<[string]>("UPDATE journal SET state = 'queued' WHERE remote = ? AND state = 'uploading'"),
       nextDue: db.prepare<[string, number], { due: number | null }>(
@@ -574,11 +572,28 @@ export class Journal {
     })();
   }
 
-  /** Makes every row of `path` (or all rows) foreground and due by `nowMs`. */
+  /**
+   * Makes every row of `path` (or all rows) foreground and due by `nowMs`, and with them every
+   * earlier row they wait for (the mkdir of a parent, the put a rename moves), so an fsync never
+   * waits out a write-back delay of another row.
+   */
   bump(path: string | undefined, nowMs: number = this.#now()): void {
     const q = this.#open();
-    if (path === undefined) q.bumpAll.run(Math.round(nowMs), this.#remote);
-    else q.bump.run(Math.round(nowMs), this.#remote, path, path);
+    if (path === undefined) {
+      q.bumpAll.run(Math.round(nowMs), this.#remote);
+      return;
+    }
+    this.#tx(() => {
+      const rows = q.active.all(this.#remote).map(toRow);
+      const wanted = rows.filter((r) => r.path === path || r.fromPath === path);
+      // Walk back in seq order: a row is needed if a needed later row waits for it.
+      const needed = [...wanted];
+      for (let i = rows.length - 1; i >= 0; i--) {
+        const r = rows[i] as JournalRow;
+        if (!needed.includes(r) && needed.some((n) => n.seq > r.seq && related(n, r))) needed.push(r);
+      }
+      for (const r of needed) q.bumpOne.run(Math.round(nowMs), r.id);
+    })();
   }
 
   /**

@@ -321,6 +321,17 @@ void describe('upload queue: fsync, drain, close, restart', () => {
     assert.deepEqual(remote.fileBytes('a'), rampBuffer(0, 10, 1));
   });
 
+  void test('fsync of a file in a new directory also makes the mkdir it waits for due now', async () => {
+    const q = startQueue();
+    q.mkdir('d');
+    q.put('d/f', snapshot(q, 10, 1), ABSENT);
+    q.put('other', snapshot(q, 10, 2), ABSENT);
+    await within(q.waitFor('d/f', signal()), MS, 'fsync of d/f');
+    assert.equal(clock.now(), 0, 'no time passed');
+    assert.deepEqual(remote.fileBytes('d/f'), rampBuffer(0, 10, 1));
+    assert.equal(journal.pending()[0]?.path, 'other', 'an unrelated row keeps its write-back delay');
+  });
+
   void test('drain returns what could not be uploaded in time; close aborts the running upload and keeps it journaled; a new queue resumes it', async () => {
     const q = startQueue();
     q.put('ok', snapshot(q, 10, 1), ABSENT);
