@@ -142,6 +142,38 @@ void describe('upload queue: scheduling', () => {
   });
 });
 
+void describe('upload queue: deletes, directories, renames', () => {
+  void test('delete, rename, mkdir and rmdir reach the remote in order; a delete of a changed file keeps theirs', async () => {
+    const va = remote.setFile('a', Buffer.from('a'));
+    const vb = remote.setFile('b', Buffer.from('b0'));
+    remote.setFile('x', Buffer.from('x'));
+    remote.setDir('old');
+    const q = startQueue();
+    q.delete('a', { kind: 'version', version: va });
+    q.rename('x', 'y', ABSENT);
+    q.mkdir('new');
+    q.rmdir('old');
+    remote.setFile('b', Buffer.from('theirs'));
+    q.delete('b', { kind: 'version', version: vb });
+    await assert.rejects(within(q.waitFor(undefined, signal()), MS, 'all changes'), UploadFailedError);
+    await quiet(q);
+    const names = (await remote.list('', signal())).map((e) => e.name).sort();
+    assert.deepEqual(names, ['b', 'new', 'y']);
+    assert.deepEqual(remote.fileBytes('b'), Buffer.from('theirs'), 'their newer file is not deleted');
+    assert.deepEqual(journal.list().map((r) => [r.path, r.state]), [['b', 'conflict']]);
+  });
+
+  void test('after a crash, a mkdir that finds its directory and a rename that finds its target done are successes', async () => {
+    remote.setDir('d');
+    remote.setFile('to', Buffer.from('moved'));
+    const q = startQueue();
+    q.mkdir('d', 'foreground');
+    q.rename('from', 'to', ABSENT, 'foreground');
+    await within(q.waitFor(undefined, signal()), MS, 'both');
+    assert.deepEqual(journal.list(), []);
+  });
+});
+
 void describe('upload queue: failures never drop a change', () => {
   void test('retryable errors: the row stays queued with its error, retried after backoff on the clock', async () => {
     const q = startQueue();
