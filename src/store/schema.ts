@@ -1,7 +1,7 @@
 // The SQLite schema of a cache dir's catalogue, and every migration that built it, in one
 // place. database.ts applies them (each in its own transaction with its version bump); the
-// stores that read and write the tables (catalogue.ts, listing-store.ts; the upload journal
-// to come) name columns only as created here.
+// stores that read and write the tables (catalogue.ts, journal.ts, listing-store.ts) name
+// columns only as created here.
 //
 // Rules for a new migration: append it with the next version, never edit a released one (a
 // catalogue written by an older fusestream must migrate forward), and keep each one runnable
@@ -49,7 +49,50 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE objects ADD COLUMN file_identity TEXT');
     },
   },
-  // Version 3 is the upload journal's (developed in parallel); this one must not take it.
+  {
+    version: 3,
+    description: 'upload journal',
+    up: (db) => {
+      // The changes the remote does not have yet (store/journal.ts says what each column
+      // promises). An ordered log: `seq` orders changes that touch related paths; a row's
+      // `generation` moves at every rewrite, so an upload of an older generation never deletes
+      // the row of a newer one. base_kind: 'absent' (the remote had nothing: create-only),
+      // 'version' (If-Match base_etag/base_size/base_mtime_ms), 'any' (unconditional),
+      // 'inherit' (decided when the earlier row of the same path completes).
+      db.exec(`
+        CREATE TABLE journal (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          seq INTEGER NOT NULL UNIQUE,
+          remote TEXT NOT NULL,
+          path TEXT NOT NULL,
+          from_path TEXT,
+          kind TEXT NOT NULL CHECK (kind IN ('put', 'delete', 'mkdir', 'rmdir', 'rename')),
+          snapshot TEXT,
+          size INTEGER,
+          mtime_ms INTEGER,
+          generation INTEGER NOT NULL,
+          base_kind TEXT NOT NULL CHECK (base_kind IN ('absent', 'version', 'any', 'inherit')),
+          base_etag TEXT,
+          base_size INTEGER,
+          base_mtime_ms INTEGER,
+          state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'failed', 'conflict')),
+          priority INTEGER NOT NULL CHECK (priority IN (0, 1)),
+          due_ms INTEGER NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          conflict_path TEXT,
+          changed_ms INTEGER NOT NULL,
+          tried INTEGER NOT NULL DEFAULT 0, -- 1 once handed to a worker: the remote may have seen it
+          sent TEXT, -- JSON ["<size>:<sha256 hex>", ...]: content of generations handed to a remote put
+          CHECK ((kind = 'put') = (snapshot IS NOT NULL) OR state = 'conflict'),
+          CHECK ((kind = 'rename') = (from_path IS NOT NULL))
+        );
+        CREATE INDEX journal_path ON journal (remote, path, seq);
+        CREATE INDEX journal_from ON journal (remote, from_path, seq) WHERE from_path IS NOT NULL;
+        CREATE INDEX journal_due ON journal (remote, state, priority, due_ms);
+      `);
+    },
+  },
   {
     version: 4,
     description: 'persisted listings and attributes',
