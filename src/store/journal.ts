@@ -280,35 +280,32 @@ export class Journal {
 
   #insert(fields: { path: string; fromPath?: string; kind: ChangeKind; snapshot?: Snapshot; base: Base; priority: Priority; dueMs: number }): number {
     const q = this.#q;
-    const [base_kind, base_etag, base_size, base_mtime_ms] = baseColumns(fields.base);
     const info = q.insert.run({
       seq: q.nextSeq.get()?.next ?? 1,
       remote: this.#remote,
       path: fields.path,
       from_path: fields.fromPath ?? null,
       kind: fields.kind,
-      snapshot: fields.snapshot?.name ?? null,
-      size: fields.snapshot?.sizeBytes ?? null,
-      mtime_ms: fields.snapshot?.mtimeMs ?? null,
-      base_kind,
-      base_etag,
-      base_size,
-      base_mtime_ms,
-      priority: PRIO[fields.priority],
-      due_ms: Math.round(fields.dueMs),
-      changed_ms: this.#now(),
+      ...this.#contentColumns(fields),
     });
     return Number(info.lastInsertRowid);
   }
 
   #rewrite(row: Row, fields: { path?: string; kind: ChangeKind; snapshot?: Snapshot; base: Base; priority: Priority; dueMs: number; newSeq?: boolean }): void {
     const q = this.#q;
-    const [base_kind, base_etag, base_size, base_mtime_ms] = baseColumns(fields.base);
     q.rewrite.run({
       id: row.id,
       kind: fields.kind,
       path: fields.path ?? row.path,
       seq: fields.newSeq === true ? (q.nextSeq.get()?.next ?? 1) : row.seq,
+      ...this.#contentColumns(fields),
+    });
+  }
+
+  /** The columns an insert and a rewrite both set: content, base, priority, due and change times. */
+  #contentColumns(fields: { snapshot?: Snapshot; base: Base; priority: Priority; dueMs: number }) {
+    const [base_kind, base_etag, base_size, base_mtime_ms] = baseColumns(fields.base);
+    return {
       snapshot: fields.snapshot?.name ?? null,
       size: fields.snapshot?.sizeBytes ?? null,
       mtime_ms: fields.snapshot?.mtimeMs ?? null,
@@ -319,7 +316,7 @@ export class Journal {
       priority: PRIO[fields.priority],
       due_ms: Math.round(fields.dueMs),
       changed_ms: this.#now(),
-    });
+    };
   }
 
   #tail(path: string): Row | undefined {

@@ -22,6 +22,25 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const V1 = rampBuffer(0, 100_000, 1);
 const V2 = rampBuffer(0, 150_000, 2);
 
+/**
+ * Reads through the mount until the rewrite (V1 → V2) shows, bounded; every read seen on the
+ * way must be exactly one version, never a mix or a truncated file.
+ */
+async function untilRewritten(read: () => Promise<string>): Promise<void> {
+  const seen: string[] = [];
+  await eventually(
+    async () => {
+      const h = await read();
+      const version = h === sha(V1) ? 'v1' : h === sha(V2) ? 'v2' : `a mix or a truncated file (sha256 ${h})`;
+      seen.push(version);
+      return version !== 'v1';
+    },
+    10_000,
+    'the rewritten file to read as v2 through the mount',
+  );
+  assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2'), [], `every read was one version: ${seen.join(', ')}`);
+}
+
 describe('freshness with long TTLs', () => {
   test('a rewritten, a deleted and an added file show within the poll interval; no read ever mixes versions', async () => {
     const tmp = tempDir();
@@ -50,18 +69,7 @@ describe('freshness with long TTLs', () => {
           writeFileSync(join(root, 'new.txt'), 'fresh\n');
           const roundsBefore = poller.totals.rounds;
 
-          const seen: string[] = [];
-          await eventually(
-            async () => {
-              const h = await read();
-              const version = h === sha(V1) ? 'v1' : h === sha(V2) ? 'v2' : `a mix or a truncated file (sha256 ${h})`;
-              seen.push(version);
-              return version !== 'v1';
-            },
-            10_000,
-            'the rewritten file to read as v2 through the mount',
-          );
-          assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2'), [], `every read was one version: ${seen.join(', ')}`);
+          await untilRewritten(read);
           // Invalidations travel to the kernel asynchronously (a thread writes them): the size a
           // stat shows is new once they are delivered, a moment after the poll round.
           await notifier.flushed();
@@ -96,18 +104,7 @@ describe('freshness with long TTLs', () => {
           writeFileSync(join(root, 'f.tmp'), V2);
           utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
           renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
-          const seen: string[] = [];
-          await eventually(
-            async () => {
-              const h = await read();
-              const version = h === sha(V1) ? 'v1' : h === sha(V2) ? 'v2' : `a mix or a truncated file (sha256 ${h})`;
-              seen.push(version);
-              return version !== 'v1';
-            },
-            10_000,
-            'the rewritten file to read as v2 through the mount',
-          );
-          assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2'), [], `every read was one version: ${seen.join(', ')}`);
+          await untilRewritten(read);
           await notifier.flushed();
           assert.equal((await sh(`stat -c %s ${join(mnt, 'f.bin')}`)).trim(), String(V2.length));
           assert.ok(poller.totals.changed >= 1, `the poller saw it by a HEAD: ${JSON.stringify(poller.totals)}`);

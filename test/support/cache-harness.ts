@@ -74,17 +74,7 @@ export function assertGaugesZero(stats: DataStats, where: string): void {
   assert.deepEqual(nonZero, [], `gauges not back to zero ${where}`);
 }
 
-/** A small seeded PRNG (mulberry32) so random workloads are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from './prng.js';
 
 /**
  * The setup every DataCache suite shares, registered once per suite: a fresh temp dir per test,
