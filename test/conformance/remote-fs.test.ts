@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/observability/logger.js';
 import { LocalRemote } from '../../src/remote/local/local-remote.js';
+import { MemoryRemote } from '../../src/remote/memory/memory-remote.js';
+import type { Remote } from '../../src/remote/remote.js';
 import { DataCache } from '../../src/data/data-cache.js';
 import { RemoteFs } from '../../src/core/remote-fs.js';
 import { CoreDriver } from '../support/core-driver.js';
@@ -25,9 +27,16 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A RemoteFs over the fixture on disk, with its own cache; `wrap` makes the driver. */
-async function remoteFsDriver(name: string, wrap: (fs: RemoteFs) => Promise<FsDriver>): Promise<FsDriver> {
-  const remote = new LocalRemote({ root: join(dir, 'remote') });
+/** The fixture in an in-memory remote. */
+function memoryRemote(): MemoryRemote {
+  const remote = new MemoryRemote();
+  for (const d of FIXTURE.dirs) remote.setDir(d);
+  for (const f of FIXTURE.files) remote.setFile(f.path, rampBuffer(0, f.size, f.seed));
+  return remote;
+}
+
+/** A RemoteFs over the fixture (on disk unless `remote` is given), with its own cache; `wrap` makes the driver. */
+async function remoteFsDriver(name: string, wrap: (fs: RemoteFs) => Promise<FsDriver>, remote: Remote = new LocalRemote({ root: join(dir, 'remote') })): Promise<FsDriver> {
   const data = await DataCache.open({ cacheDir: join(dir, `cache-${name}`), remote, logger: silentLogger() });
   const fs = new RemoteFs({ remote, data, logger: silentLogger(), config: { negativeTtlMs: 0 } });
   const driver = await wrap(fs);
@@ -43,3 +52,5 @@ async function remoteFsDriver(name: string, wrap: (fs: RemoteFs) => Promise<FsDr
 
 runConformance('RemoteFs over a local directory, direct', () => remoteFsDriver('direct', (fs) => Promise.resolve(new CoreDriver(fs))), []);
 runConformance('RemoteFs over a local directory, mounted', () => remoteFsDriver('mounted', (fs) => openMountDriver(fs)), []);
+runConformance('RemoteFs over an in-memory remote, direct', () => remoteFsDriver('memory-direct', (fs) => Promise.resolve(new CoreDriver(fs)), memoryRemote()), []);
+runConformance('RemoteFs over an in-memory remote, mounted', () => remoteFsDriver('memory-mounted', (fs) => openMountDriver(fs), memoryRemote()), []);
