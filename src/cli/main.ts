@@ -14,6 +14,7 @@ import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
+import { runStatus } from './status-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
 
@@ -93,6 +94,19 @@ export async function main(argv: string[]): Promise<void> {
         fail(err);
       }
       logger.flush();
+    });
+
+  program
+    .command('status')
+    .description('What running mounts are doing: remote and its state, cache use, requests in flight, polling. With no mountpoint, every mount of this user.')
+    .argument('[mountpoint]', 'a fusestream mountpoint')
+    .option('--json', 'print the raw status as JSON (for scripts)', false)
+    .action(async (mountpoint: string | undefined, o: { json: boolean }) => {
+      try {
+        process.exitCode = await runStatus(mountpoint, o.json);
+      } catch (err) {
+        fail(err);
+      }
     });
 
   program

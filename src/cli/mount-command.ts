@@ -25,6 +25,8 @@ import { CacheDirBusyError } from '../data/errors.js';
 import { RemoteFs } from '../core/remote-fs.js';
 import { ChangePoller } from '../core/change-poller.js';
 import { KernelNotifier } from '../bridge/kernel-notifier.js';
+import { asIno } from '../base/ids.js';
+import { ControlServer } from './control.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
@@ -183,10 +185,31 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     const poller = new ChangePoller({ poll: (signal, max) => fs.poll(signal, max), intervalMs: s.pollIntervalMs, health, logger: log });
     poller.start();
     const owned = data;
+    const startedAt = new Date().toISOString();
+    // What `fusestream status` shows (cli/control.ts); the remote id never holds credentials.
+    const control = await ControlServer.start(server.mountpoint, () => ({
+      mountpoint: server.mountpoint,
+      remote: remote.id,
+      pid: process.pid,
+      startedAt,
+      readOnly: true,
+      health: { state: health.state, since: new Date(health.since.wallAt).toISOString(), reason: health.since.reason, probes: health.probes },
+      cache: { dir: cacheDir, ...owned.stats() },
+      inFlight: server.inFlight().map((r) => ({ ...r, path: fs.describe(asIno(r.nodeid)) })),
+      poller: { intervalMs: s.pollIntervalMs, ...poller.totals },
+      notifications: { sent: notifier.sent, notDelivered: notifier.notDelivered },
+      listings: fs.listingCache,
+    }), log).catch(async (err: unknown) => {
+      await poller.close();
+      await notifier.close();
+      await server.unmount();
+      throw err;
+    });
     return {
       server,
       remote,
       close: async () => {
+        await control.close();
         await poller.close();
         await notifier.close();
         await owned.close();

@@ -1,0 +1,156 @@
+// The control socket of a running mount: a Unix socket per mountpoint through which
+// `fusestream status` asks the mount process what it is doing. One request per connection:
+// the client writes one JSON line ({"cmd": "status"}), the server answers one JSON line and
+// closes.
+//
+// Invariants:
+// - Sockets live in one runtime directory per user ($XDG_RUNTIME_DIR/fusestream, else
+//   /run/fusestream for root, else <tmpdir>/fusestream-<uid>), created 0700; each socket is
+//   chmod 0600 right after it listens, so other users can neither list nor connect. The name is
+//   a hash of the mountpoint's real path, so `status MNT` finds it without a registry.
+// - A socket file left by a killed mount (nobody answers) is replaced by the next mount of the
+//   same mountpoint; a live one is never taken over.
+// - Requests are bounded (4 KiB, a few seconds); a bad request gets an error answer, never a
+//   crash of the mount. Status never contains credentials: the remote id never has any.
+// - close() stops listening, ends open connections and removes the socket file.
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { within } from '../base/async.js';
+import type { Logger } from '../observability/logger.js';
+
+const MAX_REQUEST_BYTES = 4096;
+const REQUEST_TIMEOUT_MS = 5000;
+
+export function controlDir(): string {
+  const xdg = process.env['XDG_RUNTIME_DIR'];
+  if (xdg !== undefined && xdg !== '') return join(xdg, 'fusestream');
+  const uid = process.getuid?.() ?? 0;
+  return uid === 0 ? '/run/fusestream' : join(tmpdir(), `fusestream-${uid}`);
+}
+
+/** The socket of the mount on `mountpoint` (its real path). */
+export function controlSocketPath(mountpoint: string): string {
+  return join(controlDir(), `${createHash('sha256').update(mountpoint).digest('hex').slice(0, 16)}.sock`);
+}
+
+/** Every control socket in the runtime dir (live or left behind). */
+export function controlSockets(): string[] {
+  try {
+    return readdirSync(controlDir())
+      .filter((n) => n.endsWith('.sock'))
+      .map((n) => join(controlDir(), n));
+  } catch {
+    return [];
+  }
+}
+
+/** JSON that carries bigints (kernel ids) as strings. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+export class ControlServer {
+  readonly path: string;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+  }
+
+  /** Listens on the mountpoint's socket; `status()` is asked for each status request. */
+  static async start(mountpoint: string, status: () => unknown, log: Logger): Promise<ControlServer> {
+    const path = controlSocketPath(mountpoint);
+    mkdirSync(controlDir(), { recursive: true, mode: 0o700 });
+    chmodSync(controlDir(), 0o700);
+    if (await answers(path)) throw new Error(`another process already serves the control socket of ${mountpoint} (${path})`);
+    rmSync(path, { force: true }); // left by a killed mount: nobody answers it
+    const server = createServer((socket) => {
+      cs.#sockets.add(socket);
+      socket.once('close', () => cs.#sockets.delete(socket));
+      socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+      let buf = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        buf += chunk;
+        if (buf.length > MAX_REQUEST_BYTES) {
+          socket.end(`${toJson({ error: 'request too long' })}\n`);
+          return;
+        }
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        socket.end(`${answer(buf.slice(0, nl), status, log)}\n`);
+      });
+      socket.on('error', () => socket.destroy());
+    });
+    const cs = new ControlServer(path, server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+    server.unref(); // the mount's own lifetime decides when the process ends
+    return cs;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+}
+
+function answer(line: string, status: () => unknown, log: Logger): string {
+  let cmd: unknown;
+  try {
+    cmd = (JSON.parse(line) as { cmd?: unknown }).cmd;
+  } catch {
+    return toJson({ error: 'not a JSON request' });
+  }
+  if (cmd !== 'status') return toJson({ error: `unknown command ${JSON.stringify(cmd)}` });
+  try {
+    return toJson({ status: status() });
+  } catch (err) {
+    log.error({ err }, 'control: status failed');
+    return toJson({ error: 'status failed' });
+  }
+}
+
+/** Whether a live process answers on `path`. */
+async function answers(path: string): Promise<boolean> {
+  return queryControl(path, 'status', 2000).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Sends `cmd` to the control socket at `path` and returns its answer (`status` field). */
+export async function queryControl(path: string, cmd: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
+  const socket = connect(path);
+  try {
+    const reply = await within(
+      new Promise<string>((resolve, reject) => {
+        let buf = '';
+        socket.setEncoding('utf8');
+        socket.once('error', reject);
+        socket.on('data', (c: string) => (buf += c));
+        socket.once('end', () => resolve(buf));
+        socket.once('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
+      }),
+      timeoutMs,
+      `the mount to answer on ${path}`,
+    );
+    const parsed = JSON.parse(reply) as { status?: unknown; error?: string };
+    if (parsed.error !== undefined) throw new Error(`the mount answered: ${parsed.error}`);
+    return parsed.status;
+  } finally {
+    socket.destroy();
+  }
+}
