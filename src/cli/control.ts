@@ -1,7 +1,8 @@
 // The control socket of a running mount: a Unix socket per mountpoint through which
-// `fusestream status` asks the mount process what it is doing. One request per connection:
-// the client writes one JSON line ({"cmd": "status"}), the server answers one JSON line and
-// closes.
+// `fusestream status` asks the mount process what it is doing and `fusestream invalidate`
+// makes it forget paths. One request per connection: the client writes one JSON line
+// ({"cmd": "status"} or {"cmd": "invalidate", "paths": [...]}), the server answers one JSON
+// line and closes.
 //
 // Invariants:
 // - Sockets live in one runtime directory per user ($XDG_RUNTIME_DIR/fusestream, else
@@ -63,7 +64,7 @@ export class ControlServer {
   }
 
   /** Listens on the mountpoint's socket; `status()` is asked for each status request. */
-  static async start(mountpoint: string, status: () => unknown, log: Logger): Promise<ControlServer> {
+  static async start(mountpoint: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
     const path = controlSocketPath(mountpoint);
     mkdirSync(controlDir(), { recursive: true, mode: 0o700 });
     chmodSync(controlDir(), 0o700);
@@ -74,16 +75,20 @@ export class ControlServer {
       socket.once('close', () => cs.#sockets.delete(socket));
       socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
       let buf = '';
+      let handled = false;
       socket.setEncoding('utf8');
       socket.on('data', (chunk: string) => {
+        if (handled) return; // one request per connection
         buf += chunk;
         if (buf.length > MAX_REQUEST_BYTES) {
+          handled = true;
           socket.end(`${toJson({ error: 'request too long' })}\n`);
           return;
         }
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
-        socket.end(`${answer(buf.slice(0, nl), status, log)}\n`);
+        handled = true;
+        void answer(buf.slice(0, nl), handlers, log).then((reply) => socket.end(`${reply}\n`));
       });
       socket.on('error', () => socket.destroy());
     });
@@ -107,19 +112,35 @@ export class ControlServer {
   }
 }
 
-function answer(line: string, status: () => unknown, log: Logger): string {
-  let cmd: unknown;
+/** What a mount answers on its control socket. */
+export interface ControlHandlers {
+  status(): unknown;
+  /** Forgets `paths` (mount-relative); resolves, once the kernel was told, with how many the mount knew. */
+  invalidate(paths: string[]): Promise<number>;
+}
+
+async function answer(line: string, handlers: ControlHandlers, log: Logger): Promise<string> {
+  let req: { cmd?: unknown; paths?: unknown };
   try {
-    cmd = (JSON.parse(line) as { cmd?: unknown }).cmd;
+    req = JSON.parse(line) as { cmd?: unknown; paths?: unknown };
   } catch {
     return toJson({ error: 'not a JSON request' });
   }
-  if (cmd !== 'status') return toJson({ error: `unknown command ${JSON.stringify(cmd)}` });
   try {
-    return toJson({ status: status() });
+    switch (req.cmd) {
+      case 'status':
+        return toJson({ status: handlers.status() });
+      case 'invalidate': {
+        const paths = req.paths;
+        if (!Array.isArray(paths) || !paths.every((p): p is string => typeof p === 'string')) return toJson({ error: 'invalidate needs "paths": [strings]' });
+        return toJson({ status: { known: await handlers.invalidate(paths) } });
+      }
+      default:
+        return toJson({ error: `unknown command ${JSON.stringify(req.cmd)}` });
+    }
   } catch (err) {
-    log.error({ err }, 'control: status failed');
-    return toJson({ error: 'status failed' });
+    log.error({ err }, 'control: request failed');
+    return toJson({ error: 'request failed' });
   }
 }
 
@@ -131,8 +152,8 @@ async function answers(path: string): Promise<boolean> {
   );
 }
 
-/** Sends `cmd` to the control socket at `path` and returns its answer (`status` field). */
-export async function queryControl(path: string, cmd: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
+/** Sends `cmd` (with `args`) to the control socket at `path` and returns its answer (`status` field). */
+export async function queryControl(path: string, cmd: string, timeoutMs = REQUEST_TIMEOUT_MS, args: Record<string, unknown> = {}): Promise<unknown> {
   const socket = connect(path);
   try {
     const reply = await within(
@@ -142,7 +163,7 @@ export async function queryControl(path: string, cmd: string, timeoutMs = REQUES
         socket.once('error', reject);
         socket.on('data', (c: string) => (buf += c));
         socket.once('end', () => resolve(buf));
-        socket.once('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
+        socket.once('connect', () => socket.write(`${JSON.stringify({ ...args, cmd })}\n`));
       }),
       timeoutMs,
       `the mount to answer on ${path}`,

@@ -14,7 +14,7 @@ import { MountError, unmount } from '../kernel/mount.js';
 import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
-import { runStatus } from './status-command.js';
+import { runInvalidate, runStatus } from './status-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
 
@@ -104,6 +104,19 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (mountpoint: string | undefined, o: { json: boolean }) => {
       try {
         process.exitCode = await runStatus(mountpoint, o.json);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('invalidate')
+    .description('Make a running mount forget what it knows of PATHs (listings, attributes, the kernel\'s cached pages and names), so the next access asks the remote.')
+    .argument('<mountpoint>', 'a fusestream mountpoint')
+    .argument('<path...>', 'paths under the mountpoint (or relative to it)')
+    .action(async (mountpoint: string, paths: string[]) => {
+      try {
+        process.exitCode = await runInvalidate(mountpoint, paths);
       } catch (err) {
         fail(err);
       }

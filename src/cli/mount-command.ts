@@ -187,7 +187,13 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
     const owned = data;
     const startedAt = new Date().toISOString();
     // What `fusestream status` shows (cli/control.ts); the remote id never holds credentials.
-    const control = await ControlServer.start(server.mountpoint, () => ({
+    const control = await ControlServer.start(server.mountpoint, {
+      invalidate: async (paths) => {
+        const known = fs.invalidate(paths);
+        await notifier.flushed(); // the kernel has been told when the command returns
+        return known;
+      },
+      status: () => ({
       mountpoint: server.mountpoint,
       remote: remote.id,
       pid: process.pid,
@@ -199,7 +205,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       poller: { intervalMs: s.pollIntervalMs, ...poller.totals },
       notifications: { sent: notifier.sent, notDelivered: notifier.notDelivered },
       listings: fs.listingCache,
-    }), log).catch(async (err: unknown) => {
+    }) }, log).catch(async (err: unknown) => {
       await poller.close();
       await notifier.close();
       await server.unmount();

@@ -2,6 +2,9 @@
 // (control.ts) and prints what they are doing. With MNT, that mount (exit 2 if none serves it);
 // without, every mount of this user (sockets nobody answers are left from killed mounts and
 // are skipped). --json prints the raw status objects, one JSON array.
+// `fusestream invalidate MNT PATH...`: makes that mount forget what it knows of PATHs (under
+// MNT, or relative to it), so the next access asks the remote. It never touches the mount's
+// files itself: paths are worked out as text.
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { controlSocketPath, controlSockets, queryControl } from './control.js';
@@ -35,20 +38,39 @@ function render(s: Status): string {
   return lines.join('\n');
 }
 
+function realMountpoint(mountpoint: string): string {
+  try {
+    return realpathSync(resolve(mountpoint));
+  } catch {
+    throw new UsageError(`${mountpoint}: no such directory`);
+  }
+}
+
+async function ask(mnt: string, cmd: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  try {
+    return await queryControl(controlSocketPath(mnt), cmd, undefined, args);
+  } catch (err) {
+    throw new UsageError(`no running fusestream mount answers for ${mnt} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
+}
+
+export async function runInvalidate(mountpoint: string, paths: readonly string[]): Promise<number> {
+  const mnt = realMountpoint(mountpoint);
+  const rel = paths.map((p) => {
+    const abs = resolve(mnt, p);
+    if (abs === mnt) return '';
+    if (!abs.startsWith(`${mnt}/`)) throw new UsageError(`${p} is not under the mountpoint ${mnt}`);
+    return abs.slice(mnt.length + 1);
+  });
+  const r = (await ask(mnt, 'invalidate', { paths: rel })) as { known: number };
+  process.stdout.write(`invalidated ${rel.length} path(s); ${r.known} were cached\n`);
+  return 0;
+}
+
 export async function runStatus(mountpoint: string | undefined, json: boolean): Promise<number> {
   const found: Status[] = [];
   if (mountpoint !== undefined) {
-    let real: string;
-    try {
-      real = realpathSync(resolve(mountpoint));
-    } catch {
-      throw new UsageError(`${mountpoint}: no such directory`);
-    }
-    try {
-      found.push((await queryControl(controlSocketPath(real), 'status')) as Status);
-    } catch (err) {
-      throw new UsageError(`no running fusestream mount answers for ${real} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-    }
+    found.push((await ask(realMountpoint(mountpoint), 'status')) as Status);
   } else {
     for (const path of controlSockets()) {
       const s = await queryControl(path, 'status', 2000).catch(() => undefined);

@@ -826,6 +826,31 @@ export class RemoteFs implements FileSystem {
     return unlisted;
   }
 
+  /**
+   * Forgets what is known of `paths` (remote-relative, '' for the root) so the next access asks
+   * the remote: their listings (a directory's own, and the one naming it), their attributes,
+   * and what the kernel caches of them (entry and inode invalidations, sent off the request
+   * path). The external invalidation `fusestream invalidate` uses. Returns how many paths the
+   * mount knew.
+   */
+  invalidate(paths: readonly string[]): number {
+    let known = 0;
+    for (const raw of paths) {
+      const path = raw.replace(/^\/+|\/+$/g, '');
+      this.#dropListing(path);
+      this.#forgetListingOf(path);
+      const node = this.#inodes.byPath(path);
+      if (node === undefined) continue;
+      known++;
+      node.attrsAt = -Infinity;
+      this.#kernel?.invalidateInode(node.ino);
+      const slash = path.lastIndexOf('/');
+      const parent = this.#inodes.byPath(slash < 0 ? '' : path.slice(0, slash));
+      if (parent !== undefined && path !== '') this.#kernel?.invalidateEntry(parent.ino, path.slice(slash + 1));
+    }
+    return known;
+  }
+
   /** The path of a live inode, for logs and the watchdog. */
   describe(ino: Ino): string | undefined {
     const node = this.#inodes.get(ino);

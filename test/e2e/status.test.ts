@@ -5,13 +5,13 @@
 // mount ends, status of that mountpoint is a usage error.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { controlDir, controlSocketPath } from '../../src/cli/control.js';
 import { startFaultServer, type FaultServer } from '../fakes/fault-server.js';
-import { run, start } from '../support/proc.js';
+import { run, sh, start } from '../support/proc.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -28,8 +28,9 @@ describe('fusestream status', () => {
 
   after(async () => {
     await server.stop();
-    const mnt = join(dir, 'mnt');
-    if (readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === mnt)) await run('umount', ['-l', mnt], 5000);
+    for (const mnt of [join(dir, 'mnt'), join(dir, 'mnt-inv')]) {
+      if (readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === mnt)) await run('umount', ['-l', mnt], 5000);
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -80,6 +81,39 @@ describe('fusestream status', () => {
       assert.match(gone.stderr, /no running fusestream mount answers/);
     } finally {
       reader?.child.kill('SIGKILL');
+      mount.child.kill('SIGKILL');
+    }
+  });
+
+  test('invalidate makes a change on the remote visible at once despite hour-long TTLs', async () => {
+    const remoteDir = join(dir, 'remote');
+    mkdirSync(remoteDir);
+    writeFileSync(join(remoteDir, 'f.txt'), 'version one\n');
+    const mnt = join(dir, 'mnt-inv');
+    mkdirSync(mnt);
+    const mount = start(process.execPath, [cli, 'mount', remoteDir, mnt, '--cache-dir', join(dir, 'cache-inv'), '--attr-ttl', '3600', '--dir-ttl', '3600', '--poll-interval', '0', '--log-level', 'warn']);
+    try {
+      await mount.waitFor('mounted', 15_000);
+      assert.equal(await sh(`cat ${mnt}/f.txt`), 'version one\n');
+      assert.equal((await run('ls', [mnt], 10_000)).stdout, 'f.txt\n');
+      writeFileSync(join(remoteDir, 'f.tmp'), 'version two, longer\n');
+      utimesSync(join(remoteDir, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
+      renameSync(join(remoteDir, 'f.tmp'), join(remoteDir, 'f.txt'));
+      writeFileSync(join(remoteDir, 'new.txt'), 'new\n');
+      // Without polling and with hour-long TTLs the mount still shows what it saw.
+      assert.equal(await sh(`cat ${mnt}/f.txt`), 'version one\n', 'cached: the change is not seen yet');
+      const inv = await run(process.execPath, [cli, 'invalidate', mnt, `${mnt}/f.txt`, '.'], 10_000);
+      assert.equal(inv.code, 0, inv.stderr);
+      assert.match(inv.stdout, /invalidated 2 path\(s\); 2 were cached/);
+      assert.equal(await sh(`cat ${mnt}/f.txt`), 'version two, longer\n', 'the new version at once');
+      assert.equal((await sh(`stat -c %s ${mnt}/f.txt`)).trim(), '20');
+      assert.equal((await run('ls', [mnt], 10_000)).stdout, 'f.txt\nnew.txt\n', 'the new name too');
+      const outside = await run(process.execPath, [cli, 'invalidate', mnt, '/etc/passwd'], 10_000);
+      assert.equal(outside.code, 2, 'a path outside the mountpoint is a usage error');
+      mount.child.kill('SIGTERM');
+      const ended = await within(mount.done, 20_000, 'the mount to exit after SIGTERM');
+      assert.equal(ended.code, 0, ended.stderr);
+    } finally {
       mount.child.kill('SIGKILL');
     }
   });
