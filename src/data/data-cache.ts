@@ -380,6 +380,12 @@ export class DataCache {
   }
 
   /** @internal */
+  /** @internal the test hooks, for FileReader */
+  _hooks(): DataHooks {
+    return this.#hooks;
+  }
+
+  /** @internal */
   _clock(): Clock {
     return this.#clock;
   }
@@ -651,6 +657,7 @@ export class FileReader {
     this.#readAhead.close();
     if (this.#inFlight > 0) {
       this.#drained = new Deferred<void>();
+      this.#cache._hooks().onCloseWaitsForReads?.({ debugId: this.debugId, inFlightReads: this.#inFlight });
       await this.#drained.promise;
     }
     await this.#cache._readerClosed(this.#entry, this);

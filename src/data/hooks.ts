@@ -1,7 +1,7 @@
 // Test hooks of the data layer. Production code passes none; tests use them to observe
 // invariants at the exact points where they could break (every chunk that lands, the
 // check-and-register step), to hold a download between "written" and "present", to hold a read
-// between "bytes present" and "copied out", and to land a held chunk at one exact point
+// between "bytes present" and "copied out", to see a close start waiting for reads, and to land a held chunk at one exact point
 // (`BeforeLandedInfo.land`, e.g. from inside `onSawMissing`, between a reader's look and its
 // registration: the missed-wakeup window). Cost when no hook is installed: one property test
 // per point, nothing allocated.
@@ -63,6 +63,11 @@ export interface DataHooks {
    * in-thread writes and transfer-thread reports). It may land the chunk itself (`land`).
    */
   beforeLanded?: (info: BeforeLandedInfo) => Promise<void> | void;
+  /**
+   * Synchronous, when a reader's close found reads still in flight and starts waiting for them
+   * (it completes only once they left). A close that does not wait never calls it.
+   */
+  onCloseWaitsForReads?: (info: { debugId: string; inFlightReads: number }) => void;
   /** Synchronous, right after a chunk was marked present and accounted. */
   afterChunkLanded?: (info: ChunkLandedInfo) => void;
   /** Synchronous, after an object was evicted (file deleted, store rows gone). */

@@ -116,9 +116,11 @@ void describe('DataCache', () => {
     const remote = new FakeRemote({ mode: 'manual', chunkBytes: 64 * KiB });
     let onWindow: (() => void) | undefined;
     let onCopyOut: ((start: number) => Promise<void> | undefined) | undefined;
+    let closeWaits = new Deferred<number>();
     const hooks: DataHooks = {
       onSawMissing: () => onWindow?.(),
       beforeCopyOut: ({ start }) => onCopyOut?.(start),
+      onCloseWaitsForReads: ({ inFlightReads }) => closeWaits.resolve(inFlightReads),
     };
     const cache = await track(openCache({ remote, dir: bed.dir, hooks, config: { chunkSizeBytes: 256 * KiB } }));
     const size = 4 * MiB;
@@ -139,6 +141,7 @@ void describe('DataCache', () => {
         });
       };
       const held = { reached: new Deferred<void>(), gate: new Gate() };
+      closeWaits = new Deferred<number>();
       try {
         if (order === 'before-start') {
           close();
@@ -186,10 +189,11 @@ void describe('DataCache', () => {
           close();
           const res1 = await within(r1, T, `${order}: read 1, waiting on a stalled download, to see the close while read 0 is held`);
           assert.ok(isClosed(res1), `${order} read 1: ${describeResult(res1)}`);
-          // Close must wait for read 0. The hold is deterministic; only a close that wrongly
-          // does not wait needs time to show it (flush, fd close): it gets a bounded chance.
-          const pending = new Promise<void>((r) => setTimeout(r, 300));
-          await Promise.race([closing, pending]);
+          // Close must wait for read 0: it says so when it starts waiting (a close that does not
+          // wait never does, and this bounded wait fails naming it), and cannot finish before
+          // read 0 leaves, which the gate holds.
+          const waiting = await within(closeWaits.promise, T, `${order}: close to start waiting for read 0, held before copying its bytes out`);
+          assert.ok(waiting >= 1, `${order}: close waits for ${waiting} reads`);
           assert.equal(closeDone, false, `${order}: close finished while read 0 was held before copying its bytes out`);
           held.gate.open();
           const res0 = await within(r0, T, `${order}: read 0 to copy its bytes out after the close started`);

@@ -117,8 +117,9 @@ for (const step of crashPlan(Number(seedArg))) {
   queue.put(step.path, { name, sizeBytes: step.sizeBytes, mtimeMs: Date.now() }, v ? { kind: 'version', version: v } : { kind: 'absent' });
   say(`COMMITTED ${step.path} ${step.seed} ${step.sizeBytes}`);
   reached('after-commit');
-  // Let uploads run between writes, as a user's saves would: 0 to 15 ms.
-  await new Promise<void>((resolve) => setTimeout(resolve, Math.floor(pause() * 16)));
+  // Let uploads run between writes, as a user's saves would: 0 to 15 turns of the event loop
+  // (the seed decides how many), so the kill points fall at varied stages of the uploads.
+  for (let turns = Math.floor(pause() * 16); turns > 0; turns--) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 await queue.drain(60_000);
 say('DONE');
