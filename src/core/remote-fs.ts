@@ -53,7 +53,7 @@ import { DT, O_ACCMODE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG, W_OK } from '../bas
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { fingerprintChange, fingerprintKey, sameVersion, type Fingerprint } from '../remote/fingerprint.js';
-import type { Remote, RemoteEntry } from '../remote/remote.js';
+import type { EntryType, Remote, RemoteEntry } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
 import { ChangedError } from '../data/errors.js';
@@ -87,6 +87,11 @@ interface Listing {
   stale?: true;
 }
 
+/** A listing of `entries` (in their order) fetched at `at`. */
+function toListing(entries: readonly RemoteEntry[], at: number): Listing {
+  return { entries: new Map(entries.map((e) => [e.name, e])), names: entries.map((e) => e.name), at };
+}
+
 /** Two listings name the same entries in the same order and say the same of each. */
 function sameListing(a: Listing, b: Listing): boolean {
   if (a.names.length !== b.names.length) return false;
@@ -95,6 +100,17 @@ function sameListing(a: Listing, b: Listing): boolean {
     const y = b.entries.get(name);
     return b.names[i] === name && x !== undefined && y !== undefined && sameEntry(x, y);
   });
+}
+
+/**
+ * Exact attributes from what the remote said of one object (a stat, or saved attributes);
+ * `shownMtimeMs` is shown when it gave no time.
+ */
+function exactAttrs(s: { type: EntryType; size: number; mtimeMs?: number; etag?: string }, shownMtimeMs: number): InodeAttrs {
+  const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? shownMtimeMs, exact: true };
+  if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
+  if (s.etag !== undefined) attrs.etag = s.etag;
+  return attrs;
 }
 
 /** The version `attrs` name (the data cache keys a file's bytes by it). */
@@ -234,7 +250,7 @@ export class RemoteFs implements FileSystem {
       const shared = AbortSignal.timeout(this.#data.config.operationDeadlineMs);
       pending = this.#remote.list(path, shared).then(
         (entries) => {
-          const listing: Listing = { entries: new Map(entries.map((e) => [e.name, e])), names: entries.map((e) => e.name), at: this.#clock.now() };
+          const listing = toListing(entries, this.#clock.now());
           this.#saveListing(path, listing, this.#listings.get(path));
           this.#keepListing(path, listing);
           return listing;
@@ -283,7 +299,7 @@ export class RemoteFs implements FileSystem {
   #storedListing(path: string): Listing | undefined {
     const stored = this.#persisted('load listing', path, () => this.#data.listings.loadListing(this.#remoteId, path));
     if (stored === undefined) return undefined;
-    const listing: Listing = { entries: new Map(stored.entries.map((e) => [e.name, e])), names: stored.entries.map((e) => e.name), at: -Infinity, stale: true };
+    const listing: Listing = { ...toListing(stored.entries, -Infinity), stale: true };
     this.#keepListing(path, listing);
     this.#log.debug({ dir: path, entries: listing.names.length, fetchedAt: new Date(stored.fetchedAtMs).toISOString() }, 'offline: serving a saved listing');
     return listing;
@@ -302,9 +318,7 @@ export class RemoteFs implements FileSystem {
   #storedAttrs(node: Inode, source: AttrSource): InodeAttrs | undefined {
     const s = this.#persisted(`load ${source} attributes`, node.path, () => this.#data.listings.loadAttrs(this.#remoteId, node.path, source));
     if (s === undefined || s.type !== node.attrs.type) return undefined;
-    const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
-    if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
-    if (s.etag !== undefined) attrs.etag = s.etag;
+    const attrs = exactAttrs(s, node.attrs.mtimeMs);
     if (node.attrs.sizeKnown && !sameVersion(fingerprintOf(node.attrs), fingerprintOf(attrs))) return undefined;
     return attrs;
   }
@@ -454,9 +468,7 @@ export class RemoteFs implements FileSystem {
     if (!pending) {
       const shared = AbortSignal.timeout(this.#data.config.operationDeadlineMs);
       pending = this.#remote.stat(node.path, shared).then((s) => {
-        const attrs: InodeAttrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true };
-        if (s.mtimeMs !== undefined) attrs.remoteMtimeMs = s.mtimeMs;
-        if (s.etag !== undefined) attrs.etag = s.etag;
+        const attrs = exactAttrs(s, node.attrs.mtimeMs);
         this.#saveAttrs(node.path, 'stat', attrs); // once per stat, not once per waiter
         return attrs;
       }).finally(() => this.#statsInFlight.delete(node.path));
@@ -753,17 +765,11 @@ export class RemoteFs implements FileSystem {
 
   /** Stats a file the kernel holds and invalidates it when its version changed. */
   async #recheckFile(node: Inode, signal: AbortSignal, round: PollRound): Promise<void> {
-    const before: Fingerprint = { size: node.attrs.size };
-    if (node.attrs.remoteMtimeMs !== undefined) before.mtimeMs = node.attrs.remoteMtimeMs;
-    if (node.attrs.etag !== undefined) before.etag = node.attrs.etag;
     try {
-      const s = await this.#remote.stat(node.path, signal);
-      const now: Fingerprint = { size: s.size };
-      if (s.mtimeMs !== undefined) now.mtimeMs = s.mtimeMs;
-      if (s.etag !== undefined) now.etag = s.etag;
-      if (fingerprintChange(before, now) === undefined) return;
+      const now = exactAttrs(await this.#remote.stat(node.path, signal), node.attrs.mtimeMs);
+      if (fingerprintChange(fingerprintOf(node.attrs), fingerprintOf(now)) === undefined) return;
       round.changed++;
-      node.attrs = { type: s.type, size: s.size, sizeKnown: true, mtimeMs: s.mtimeMs ?? node.attrs.mtimeMs, exact: true, ...(s.mtimeMs !== undefined ? { remoteMtimeMs: s.mtimeMs } : {}), ...(s.etag !== undefined ? { etag: s.etag } : {}) };
+      node.attrs = now;
       node.attrsAt = this.#clock.now();
       this.#saveAttrs(node.path, 'stat', node.attrs);
       this.#kernel?.invalidateInode(node.ino);
@@ -782,7 +788,7 @@ export class RemoteFs implements FileSystem {
     const unlisted: Inode[] = [];
     const old = this.#listings.get(dir);
     const dirNode = this.#inodes.byPath(dir);
-    const listing: Listing = { entries: new Map(fresh.map((e) => [e.name, e])), names: fresh.map((e) => e.name), at: this.#clock.now() };
+    const listing = toListing(fresh, this.#clock.now());
     this.#saveListing(dir, listing, old);
     if (old === undefined || dirNode === undefined) {
       this.#keepListing(dir, listing);

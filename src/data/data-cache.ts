@@ -230,6 +230,8 @@ export class DataCache {
    * fetched again under a second name.
    */
   #canonical(path: string, requested: Fingerprint): Fingerprint {
+    // The common case first: this very name is open (a re-open), no scan and no query.
+    if (this.#files.has(`${path}\u0000${fingerprintKey(requested)}`)) return requested;
     for (const entry of this.#files.values()) {
       if (entry.cf.remotePath === path && sameVersion(entry.cf.fingerprint, requested)) return entry.cf.fingerprint;
     }
