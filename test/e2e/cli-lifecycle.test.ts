@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { startNginx, type NginxHandle } from '../support/nginx.js';
 import { writeRampFile } from '../support/ramp.js';
-import { run, sh, start } from '../support/proc.js';
+import { run, sh, start, terminate } from '../support/proc.js';
 import { eventually } from '../support/eventually.js';
 import { Catalogue } from '../../src/store/catalogue.js';
 import { cacheDirFor } from '../../src/cli/mount-command.js';
@@ -45,8 +45,7 @@ describe('fusestream mount (CLI)', () => {
       await server.waitFor('mounted', 15_000);
       const readers = Array.from({ length: 16 }, (_, i) => start('sh', ['-c', `while cat ${mnt}/r${i % 4}.bin > /dev/null; do :; done`]));
       await sh(`head -c 1000000 ${mnt}/r0.bin > /dev/null`);
-      server.child.kill('SIGTERM');
-      const r = await within(server.done, 20_000, 'the mount process to unmount and exit after SIGTERM');
+      const r = await terminate(server, 'the mount process');
       assert.equal(r.code, 0, r.stderr);
       assert.equal(isMounted(mnt), false);
       for (const reader of readers) await within(reader.done, 10_000, 'readers to stop once the mount is gone');
@@ -84,8 +83,7 @@ describe('fusestream mount (CLI)', () => {
       assert.equal((await sh(`sha256sum ${mnt}/r1.bin`)).split(' ')[0], want);
       const gets = (await nginx.accessLog()).slice(before).filter((l) => l.startsWith('GET /r1.bin'));
       assert.deepEqual(gets, [], 'the cached file is served without a GET of its bytes');
-      second.child.kill('SIGTERM');
-      const r = await within(second.done, 20_000, 'the second mount to exit after SIGTERM');
+      const r = await terminate(second, 'the second mount');
       assert.equal(r.code, 0, r.stderr);
     } finally {
       first.child.kill('SIGKILL');
@@ -116,8 +114,7 @@ describe('fusestream mount (CLI)', () => {
       // The first mount lost nothing: its cached file is still served (and correct).
       assert.equal((await sh(`sha256sum ${a}/r2.bin`)).split(' ')[0], want);
       for (const p of [first, other]) {
-        p.child.kill('SIGTERM');
-        const r = await within(p.done, 20_000, 'a mount to exit after SIGTERM');
+        const r = await terminate(p, 'a mount');
         assert.equal(r.code, 0, r.stderr);
       }
     } finally {

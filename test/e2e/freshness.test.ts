@@ -22,6 +22,13 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const V1 = rampBuffer(0, 100_000, 1);
 const V2 = rampBuffer(0, 150_000, 2);
 
+/** Writes `data` as `root`/f.bin the way a server's files change: a temp file renamed over it, dated day `day` of 2026. */
+function putVersion(root: string, data: Buffer, day: number): void {
+  writeFileSync(join(root, 'f.tmp'), data);
+  utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, day)), new Date(Date.UTC(2026, 0, day)));
+  renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
+}
+
 /**
  * Reads through the mount until the rewrite (V1 → V2) shows, bounded; every read seen on the
  * way is exactly one version, or fails with an error (a reader whose version changed under its
@@ -47,8 +54,7 @@ describe('freshness with long TTLs', () => {
     const tmp = tempDir();
     const root = join(tmp.path, 'remote');
     mkdirSync(root);
-    writeFileSync(join(root, 'f.bin'), V1);
-    utimesSync(join(root, 'f.bin'), new Date(Date.UTC(2026, 0, 1)), new Date(Date.UTC(2026, 0, 1)));
+    putVersion(root, V1, 1);
     writeFileSync(join(root, 'gone.txt'), 'soon gone\n');
     const remote = new LocalRemote({ root });
     try {
@@ -64,9 +70,7 @@ describe('freshness with long TTLs', () => {
           assert.equal((await run('stat', [join(mnt, 'gone.txt')], 10_000)).code, 0);
 
           // The remote changes: f.bin rewritten (larger, other bytes), gone.txt deleted, new.txt added.
-          writeFileSync(join(root, 'f.tmp'), V2);
-          utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
-          renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
+          putVersion(root, V2, 2);
           rmSync(join(root, 'gone.txt'));
           writeFileSync(join(root, 'new.txt'), 'fresh\n');
           const roundsBefore = poller.totals.rounds;
@@ -93,8 +97,7 @@ describe('freshness with long TTLs', () => {
     const tmp = tempDir();
     const root = join(tmp.path, 'www');
     mkdirSync(root);
-    writeFileSync(join(root, 'f.bin'), V1);
-    utimesSync(join(root, 'f.bin'), new Date(Date.UTC(2026, 0, 1)), new Date(Date.UTC(2026, 0, 1)));
+    putVersion(root, V1, 1);
     const server = await startPythonHttp(root);
     const remote = new HttpRemote({ baseUrl: server.url });
     try {
@@ -104,9 +107,7 @@ describe('freshness with long TTLs', () => {
           // sha256sum reads the file itself: a read that fails makes it fail (a pipe would hash the part before the error).
           const read = async (): Promise<string> => (await sh(`sha256sum < ${join(mnt, 'f.bin')}`)).split(' ')[0] ?? '';
           assert.equal(await read(), sha(V1));
-          writeFileSync(join(root, 'f.tmp'), V2);
-          utimesSync(join(root, 'f.tmp'), new Date(Date.UTC(2026, 0, 2)), new Date(Date.UTC(2026, 0, 2)));
-          renameSync(join(root, 'f.tmp'), join(root, 'f.bin'));
+          putVersion(root, V2, 2);
           await untilRewritten(read);
           await notifier.flushed();
           assert.equal((await sh(`stat -c %s ${join(mnt, 'f.bin')}`)).trim(), String(V2.length));

@@ -11,13 +11,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { within } from '../../src/base/async.js';
 import { Catalogue } from '../../src/store/catalogue.js';
 import { cacheDirFor } from '../../src/cli/mount-command.js';
 import { startFaultServer, type FaultServer } from '../fakes/fault-server.js';
 import { rampBuffer } from '../support/ramp.js';
 import { eventually } from '../support/eventually.js';
-import { run, sh, start, type Running } from '../support/proc.js';
+import { run, sh, start, terminate, type Running } from '../support/proc.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -70,8 +69,7 @@ describe('fusestream mount with the remote down at start', () => {
   }
 
   async function unmount(m: Running, what: string): Promise<string> {
-    m.child.kill('SIGTERM');
-    const r = await within(m.done, 20_000, `${what} to unmount and exit after SIGTERM`);
+    const r = await terminate(m, what);
     assert.equal(r.code, 0, r.stderr);
     return r.stderr;
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { controlDir, controlSocketPath } from '../../src/cli/control.js';
 import { startFaultServer, type FaultServer } from '../fakes/fault-server.js';
-import { run, sh, start } from '../support/proc.js';
+import { run, sh, start, terminate } from '../support/proc.js';
 
 const here = new URL('.', import.meta.url).pathname;
 const cli = join(here, '..', '..', '..', 'bin', 'fusestream.js');
@@ -73,8 +73,7 @@ describe('fusestream status', () => {
       stall.gate.open();
       const done = await within(reader.done, 20_000, 'the held read to finish');
       assert.equal(done.code, 0, done.stderr);
-      mount.child.kill('SIGTERM');
-      const ended = await within(mount.done, 20_000, 'the mount to exit after SIGTERM');
+      const ended = await terminate(mount, 'the mount');
       assert.equal(ended.code, 0, ended.stderr);
       const gone = await run(process.execPath, [cli, 'status', mnt], 10_000);
       assert.equal(gone.code, 2, 'no mount answers any more');
@@ -110,8 +109,7 @@ describe('fusestream status', () => {
       assert.equal((await run('ls', [mnt], 10_000)).stdout, 'f.txt\nnew.txt\n', 'the new name too');
       const outside = await run(process.execPath, [cli, 'invalidate', mnt, '/etc/passwd'], 10_000);
       assert.equal(outside.code, 2, 'a path outside the mountpoint is a usage error');
-      mount.child.kill('SIGTERM');
-      const ended = await within(mount.done, 20_000, 'the mount to exit after SIGTERM');
+      const ended = await terminate(mount, 'the mount');
       assert.equal(ended.code, 0, ended.stderr);
     } finally {
       mount.child.kill('SIGKILL');

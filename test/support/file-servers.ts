@@ -8,9 +8,8 @@ import { chmodSync, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { within } from '../../src/base/async.js';
 import { eventually } from './eventually.js';
-import { canConnect, freePort, waitExit } from './nginx.js';
+import { canConnect, freePort, stopChild, waitExit } from './child-server.js';
 
 export interface FileServer {
   /** "http://127.0.0.1:PORT/" */
@@ -46,16 +45,6 @@ async function startChild(argv: string[], port: number, what: string, env: NodeJ
   return { child, stderr: () => err };
 }
 
-async function stopChild(child: ChildProcess, what: string): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  try {
-    await within(waitExit(child), 5000, `${what} pid ${child.pid ?? '?'} to exit after SIGTERM`);
-  } catch {
-    child.kill('SIGKILL');
-    await within(waitExit(child), 5000, `${what} pid ${child.pid ?? '?'} to exit after SIGKILL`);
-  }
-}
 
 /** `python3 -m http.server` serving `root`: directory pages of bare links, no Range support. */
 export async function startPythonHttp(root: string): Promise<FileServer> {

@@ -2,13 +2,13 @@
 // temp dir (config, pid, logs, temp paths), serving `root` with autoindex (HTML or JSON).
 // It runs in the foreground without a master process, as a child of the test process, and
 // stop() ends exactly that child by its PID. No other nginx is ever touched.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from './eventually.js';
+import { canConnect, freePort, stopChild, waitExit } from './child-server.js';
 import { within } from '../../src/base/async.js';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
@@ -39,17 +39,6 @@ export function nginxAvailable(): boolean {
   return existsSync(NGINX_BIN);
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not get a free port');
-  return addr.port;
-}
 
 function config(dir: string, port: number, o: StartNginxOptions): string {
   return `daemon off;
@@ -84,21 +73,7 @@ ${o.extraConfig ?? ''}
 `;
 }
 
-export async function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
-export async function waitExit(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
-}
 
 export async function startNginx(options: StartNginxOptions): Promise<NginxHandle> {
   if (!nginxAvailable()) throw new Error(`nginx is not installed at ${NGINX_BIN} (apt-get install nginx-light) — the nginx tests need it`);
@@ -139,15 +114,7 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxHandl
           stop: async () => {
             if (stopped) return;
             stopped = true;
-            if (child.exitCode === null && child.signalCode === null) {
-              child.kill('SIGTERM');
-              try {
-                await within(waitExit(child), 5000, `nginx pid ${child.pid ?? '?'} to exit after SIGTERM`);
-              } catch {
-                child.kill('SIGKILL');
-                await within(waitExit(child), 5000, `nginx pid ${child.pid ?? '?'} to exit after SIGKILL`);
-              }
-            }
+            await stopChild(child, 'nginx');
             await rm(dir, { recursive: true, force: true });
           },
         };

@@ -66,3 +66,9 @@ export async function sh(script: string, ms = 20_000): Promise<string> {
   if (r.code !== 0) throw new Error(`sh -c failed (${r.code ?? r.signal}): ${script}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
 }
+
+/** Sends SIGTERM to `p` (a mount process) and waits, bounded, for it to exit; its result. */
+export async function terminate(p: Running, what: string, ms = 20_000): Promise<RunResult> {
+  p.child.kill('SIGTERM');
+  return within(p.done, ms, `${what} to unmount and exit after SIGTERM`);
+}
