@@ -26,6 +26,10 @@ export type LogLevelChoice = (typeof LOG_LEVELS)[number];
 export const READERS = ['uvpipe', 'worker'] as const;
 export type ReaderChoice = (typeof READERS)[number];
 
+/** What fsync on a read-write mount waits for. */
+export const FSYNC_MODES = ['local', 'remote'] as const;
+export type FsyncChoice = (typeof FSYNC_MODES)[number];
+
 /** The commands that take settings from the table. */
 export type SettingCommand = 'mount' | 'memfs';
 
@@ -60,6 +64,16 @@ export interface Settings {
   probeMaxMs: number;
   /** How often the remote is rechecked for changes to what the kernel holds (0: never). */
   pollIntervalMs: number;
+  /** Mount read-only even where the remote can write. */
+  readOnly: boolean;
+  /** A closed file is uploaded this long after its last change (repeated saves coalesce). */
+  writeBackDelayMs: number;
+  /** Unmount waits this long for pending uploads; the rest stays journaled for the next mount. */
+  drainTimeoutMs: number;
+  /** What fsync waits for: the local cache (default) or the upload to the remote. */
+  fsyncMode: FsyncChoice;
+  /** Uploads (and remote changes of the write path) applied at once. */
+  uploadConcurrency: number;
   /** memfs: the /dev/fuse reader design. */
   reader: ReaderChoice;
   /** memfs: size of a generated read-only /ramp.bin, if wanted. */
@@ -192,6 +206,11 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   entry({ key: 'offline', field: 'offline', kind: 'boolean', default: false, commands: ['mount'], help: 'start offline: serve what the cache holds, fail what needs the network at once, probe the remote in the background' }),
   entry({ key: 'probe-min', field: 'probeMinMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 1, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'first delay between probes of an unreachable remote (doubles, jittered)' }),
   entry({ key: 'probe-max', field: 'probeMaxMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 60, min: 0.01, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'longest delay between probes of an unreachable remote' }),
+  entry({ key: 'read-only', field: 'readOnly', kind: 'boolean', default: false, commands: ['mount'], help: 'mount read-only even where the remote can write (HTTP remotes are always read-only)' }),
+  entry({ key: 'write-back-delay', field: 'writeBackDelayMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 5, min: 0, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'upload a closed file this long after its last change (repeated saves make one upload)' }),
+  entry({ key: 'drain-timeout', field: 'drainTimeoutMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 60, min: 0, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'at unmount, wait this long for pending uploads; what is left stays journaled and the next mount uploads it' }),
+  entry({ key: 'fsync', field: 'fsyncMode', kind: 'choice', choices: FSYNC_MODES, arg: 'mode', default: 'local', commands: ['mount'], help: 'what fsync waits for: local (durable in the cache, uploaded later) or remote (uploaded; an upload failure is fsync\'s error)' }),
+  entry({ key: 'upload-concurrency', field: 'uploadConcurrency', kind: 'count', unit: 'count', arg: 'n', default: 4, min: 1, commands: ['mount'], help: 'uploads and other remote changes applied at once' }),
   entry({ key: 'config', field: 'configFile', kind: 'path', arg: 'file', commands: ['mount'], help: 'JSON settings file, keys are these flags without dashes (else $XDG_CONFIG_HOME/fusestream/config.json if present)' }),
   entry({ key: 'reader', field: 'reader', kind: 'choice', choices: READERS, arg: 'kind', default: 'uvpipe', commands: ['memfs'], help: '/dev/fuse reader design' }),
   entry({ key: 'ramp-file', field: 'rampFileBytes', kind: 'size', unit: 'bytes', arg: 'size', min: 0, commands: ['memfs'], help: 'add /ramp.bin, a read-only generated file of this size' }),
