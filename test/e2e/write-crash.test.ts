@@ -157,9 +157,8 @@ void describe('write crash judge', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('a plain directory keeps every promise of the log, for every seed; broken promises are named', async () => {
-    for (let index = 0; index < RUNS; index++) {
-      const seed = BASE + index;
+  test('a plain directory keeps every promise of the log, for each seed run here; broken promises are named', async () => {
+    for (const { index, seed } of runs()) {
       const root = join(dir, `plain${index}`);
       const log = join(dir, `plain${index}.log`);
       writeInitialRemote(root, seed);

@@ -87,7 +87,7 @@ void describe('write path: random operations against a model, then the remote tr
       const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), ...c.options] : ['memfs', mnt];
       const m = await mounts.start([...args, '--log-level', 'warn'], mnt, `fusestream ${c.command}`);
 
-      const repro = `FUSESTREAM_MODEL_SEED=${seed} FUSESTREAM_MODEL_OPS=${OPS} node scripts/run-tests.mjs write-model`;
+      const repro = `FUSESTREAM_MODEL_SEED=${seed} FUSESTREAM_MODEL_OPS=${OPS} node --enable-source-maps --test --test-name-pattern '${c.name.replace(/[()]/g, '.')}' dist/test/e2e/write-model.test.js`;
       const client = start(process.execPath, ['--enable-source-maps', child, mnt, String(seed), String(OPS), expect, c.command === 'mount' ? init : '-', '1']);
       let r;
       try {
@@ -100,7 +100,7 @@ void describe('write path: random operations against a model, then the remote tr
       const failed = r.stdout.split('\n').find((l) => l.startsWith('MISMATCH'));
       assert.ok(
         r.code === 0 && !failed && /^DONE /m.test(r.stdout),
-        `seed ${seed}: ${failed ?? `the client exited ${r.code ?? r.signal}`}\nlast ops:\n${lastLines(r.stdout, 40)}\nstderr: ${r.stderr.slice(-3000)}\nreproduce: ${repro}`,
+        `seed ${seed}: ${failed ?? `the client exited ${r.code ?? r.signal}`}\nlast ops:\n${lastLines(r.stdout, 40)}\nstderr: ${r.stderr.slice(-3000)}\nmount stderr: ${m.stderr()}\nreproduce: ${repro}`,
       );
 
       // Stop the mount as a user would; that drains the uploads. memfs has no remote to check.

@@ -27,6 +27,8 @@ export interface CliMount {
   proc: Running;
   /** What the test calls this mount in messages. */
   what: string;
+  /** The last 4000 characters of its stderr so far (its warnings, for failure messages). */
+  stderr(): string;
 }
 
 /** How a mount is asked to stop: a signal to its process, or `fusestream unmount MNT`. */
@@ -48,7 +50,9 @@ export class CliMounts {
   async start(args: readonly string[], mnt: string, what: string, ms = 20_000): Promise<CliMount> {
     this.#mountpoints.add(mnt);
     const proc = start(process.execPath, ['--enable-source-maps', CLI, ...args]);
-    const m = { mnt, proc, what };
+    let stderr = '';
+    proc.child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+    const m = { mnt, proc, what, stderr: () => stderr };
     this.#mounts.push(m);
     try {
       await proc.waitFor('mounted', ms);
