@@ -11,6 +11,9 @@
 //   direct: "1" (default) opens about one file in ten with O_DIRECT; FUSE does not require
 //   aligned buffers or offsets for it (the kernel hands the bytes to the daemon as they are),
 //   so no aligned buffers are needed. "0" never does.
+//   trace: a file (outside the mount) to record every op with its arguments in, one JSON a
+//   line ({"i", "op"}), before it runs. replay: such a file, or a part of one, to run instead
+//   of the seeded sequence (write-model-shrink.ts shrinks a failing trace that way).
 // Output (stdout, one line each): `OP <i> <what>` before op i, so a hang names its op;
 // `MISMATCH <i> <what>: <why>` and exit 1 at the first wrong answer; `DONE <ops> ...` (with
 // coverage numbers) at the end, after every descriptor was closed, the whole tree was read back through
@@ -25,8 +28,8 @@ import { prng } from '../support/prng.js';
 import { rampBuffer } from '../support/ramp.js';
 import { firstDifference, readTree } from '../support/tree-compare.js';
 
-const [root = '', seedArg = '1', opsArg = '1000', expectDir = '', initDir = '-', directArg = '1'] = process.argv.slice(2);
-if (!root || !expectDir) throw new Error('usage: write-model-child <root> <seed> <ops> <expectDir> <initDir|-> [direct]');
+const [root = '', seedArg = '1', opsArg = '1000', expectDir = '', initDir = '-', directArg = '1', traceFile = '-', replayFile = '-'] = process.argv.slice(2);
+if (!root || !expectDir) throw new Error('usage: write-model-child <root> <seed> <ops> <expectDir> <initDir|-> [direct] [trace|-] [replay|-]');
 const seed = Number(seedArg);
 const opCount = Number(opsArg);
 const useDirect = directArg !== '0';
@@ -63,6 +66,8 @@ class FileNode {
 type Entry = { kind: 'dir' } | { kind: 'file'; node: FileNode };
 
 interface OpenFile {
+  /** The handle the op sequence names it by. */
+  h: number;
   fd: number;
   node: FileNode;
   /** The path it was opened by (it may have been renamed or unlinked since). */
@@ -203,11 +208,34 @@ const OPEN_VARIANTS: { flags: number; name: string }[] = [
   { flags: O_RDWR | O_CREAT | O_EXCL, name: 'O_RDWR|O_CREAT|O_EXCL' },
 ];
 
-/** One op: picks its arguments, says what it is, runs it and checks it. */
-function step(i: number): void {
+function flagNames(flags: number): string {
+  const names: string[] = [['O_RDONLY', 'O_WRONLY', 'O_RDWR'][flags & 3] ?? '?'];
+  for (const [bit, name] of [[O_CREAT, 'O_CREAT'], [O_EXCL, 'O_EXCL'], [O_TRUNC, 'O_TRUNC'], [O_APPEND, 'O_APPEND'], [O_DIRECT, 'O_DIRECT']] as const) if (flags & bit) names.push(name);
+  return names.join('|');
+}
+
+/**
+ * One operation with all its arguments: what the random sequence chose, and what a trace
+ * records and a replay runs. Descriptors are named by handle (`h`: the number of the open
+ * that made them), so a replay with some ops left out still means the same descriptors.
+ */
+export type Op =
+  | { k: 'open'; h: number; path: string; flags: number }
+  | { k: 'close' | 'fstat' | 'fsync'; h: number }
+  | { k: 'pwrite'; h: number; offset: number; length: number; seed: number }
+  | { k: 'pread'; h: number; offset: number; length: number }
+  | { k: 'ftruncate'; h: number; size: number }
+  | { k: 'truncate'; path: string; size: number }
+  | { k: 'rename'; from: string; to: string }
+  | { k: 'stat' | 'unlink' | 'mkdir' | 'rmdir' | 'readdir' | 'readFile'; path: string };
+
+let nextHandle = 1;
+
+/** Picks the next op and its arguments from the model's state. */
+function generate(i: number): Op {
   const writable = open.filter((f) => f.writable);
   const readable = open.filter((f) => f.readable);
-  const weights: [string, number][] = [
+  const weights: [Op['k'], number][] = [
     ['open', open.length < MAX_OPEN ? 12 : 0],
     ['close', open.length > 0 ? (open.length >= MAX_OPEN ? 30 : 8) : 0],
     ['pwrite', writable.length > 0 ? 22 : 0],
@@ -224,30 +252,82 @@ function step(i: number): void {
     ['readdir', 4],
     ['readFile', 3],
   ];
-  let r = rnd() * weights.reduce((s, [, w]) => s + w, 0);
-  let op = 'stat';
+  let r = rnd() * weights.reduce((sum, [, w]) => sum + w, 0);
+  let k: Op['k'] = 'stat';
   for (const [name, w] of weights) {
     if (r < w) {
-      op = name;
+      k = name;
       break;
     }
     r -= w;
   }
-
-  switch (op) {
+  switch (k) {
     case 'open': {
       const v = pick(OPEN_VARIANTS);
       const path = pickFilePath((v.flags & O_CREAT) !== 0);
-      const direct = useDirect && chance(0.1);
-      const flags = v.flags | (direct ? O_DIRECT : 0);
-      const what = `open ${path} ${v.name}${direct ? '|O_DIRECT' : ''}`;
+      return { k, h: nextHandle++, path, flags: v.flags | (useDirect && chance(0.1) ? O_DIRECT : 0) };
+    }
+    case 'close':
+    case 'fstat':
+    case 'fsync':
+      return { k, h: pick(open).h };
+    case 'pwrite': {
+      const f = pick(writable);
+      const size = f.node.size;
+      return { k, h: f.h, offset: size > LARGE_BYTES ? int(size) : pickOffset(size), length: pickLength(), seed: i + 1 };
+    }
+    case 'pread': {
+      const f = pick(readable);
+      const size = f.node.size;
+      return { k, h: f.h, offset: chance(0.1) ? size + int(4096) : int(size + 1), length: pickLength() };
+    }
+    case 'ftruncate': {
+      const f = pick(writable);
+      const size = f.node.size;
+      return { k, h: f.h, size: chance(0.2) ? 0 : chance(0.5) || size > LARGE_BYTES ? int(size + 1) : size + 1 + int(100 * 1024) };
+    }
+    case 'truncate': {
+      const path = pickFilePath();
+      const size = fileAt(path)?.size ?? 0;
+      return { k, path, size: chance(0.5) || size > LARGE_BYTES ? int(size + 1) : size + 1 + int(100 * 1024) };
+    }
+    case 'rename':
+      return { k, from: pickFilePath(), to: pick(FILE_PATHS) };
+    case 'stat':
+      return { k, path: chance(0.3) ? pick(DIRS) : pickFilePath() };
+    case 'unlink':
+    case 'readFile':
+      return { k, path: pickFilePath() };
+    case 'mkdir':
+    case 'rmdir':
+      return { k, path: pick(DIRS) };
+    case 'readdir':
+      return { k, path: chance(0.3) ? '' : pick(DIRS) };
+  }
+}
+
+/**
+ * Says what op `i` is, runs it and checks its answer against the model, then updates the
+ * model. An op on a handle that is not open (a replay left its open out) is skipped.
+ */
+function execute(i: number, op: Op): void {
+  if ('h' in op && op.k !== 'open') {
+    const f = open.find((o) => o.h === op.h);
+    if (!f || ((op.k === 'pwrite' || op.k === 'ftruncate') && !f.writable) || (op.k === 'pread' && !f.readable)) return;
+    executeOnFd(i, op, f);
+    return;
+  }
+  switch (op.k) {
+    case 'open': {
+      const { path, flags } = op;
+      const what = `open ${path} ${flagNames(flags)}`;
       say(`OP ${i} ${what}`);
-      const acc = v.flags & 3;
+      const acc = flags & 3;
       const existing = fileAt(path);
       let expect: Expect = OK;
       if (!tree.has(parentOf(path))) expect = { errno: 'ENOENT' };
-      else if (!existing && !(v.flags & O_CREAT)) expect = { errno: 'ENOENT' };
-      else if (existing && v.flags & O_CREAT && v.flags & O_EXCL) expect = { errno: 'EEXIST' };
+      else if (!existing && !(flags & O_CREAT)) expect = { errno: 'ENOENT' };
+      else if (existing && flags & O_CREAT && flags & O_EXCL) expect = { errno: 'EEXIST' };
       const fd = check(what, expect, () => openSync(join(root, path), flags, 0o644));
       if (fd === undefined) return;
       let node = existing;
@@ -256,73 +336,15 @@ function step(i: number): void {
         tree.set(path, { kind: 'file', node });
       }
       const canWrite = acc !== O_RDONLY;
-      if (v.flags & O_TRUNC && canWrite) node.resize(0);
-      open.push({ fd, node, openedAs: path, readable: acc !== O_WRONLY, writable: canWrite, append: (v.flags & O_APPEND) !== 0, direct });
-      return;
-    }
-    case 'close': {
-      const k = int(open.length);
-      const f = open[k];
-      if (!f) return;
-      say(`OP ${i} close ${describeFd(f)}`);
-      open.splice(k, 1);
-      check(`close ${describeFd(f)}`, OK, () => closeSync(f.fd));
-      return;
-    }
-    case 'pwrite': {
-      const f = pick(writable);
-      const size = f.node.size;
-      const offset = size > LARGE_BYTES ? int(size) : pickOffset(size);
-      const data = rampBuffer(offset, pickLength(), i + 1);
-      const at = f.append ? size : offset;
-      const what = `pwrite ${describeFd(f)} offset ${offset}${f.append ? ` (append: at ${at})` : ''} length ${data.length} (size ${size})`;
-      say(`OP ${i} ${what}`);
-      check(what, OK, () => writeFull(f.fd, data, offset));
-      f.node.write(at, data);
-      return;
-    }
-    case 'pread': {
-      const f = pick(readable);
-      const size = f.node.size;
-      const offset = chance(0.1) ? size + int(4096) : int(size + 1);
-      const length = pickLength();
-      const what = `pread ${describeFd(f)} offset ${offset} length ${length} (size ${size})`;
-      say(`OP ${i} ${what}`);
-      const got = check(what, OK, () => readFull(f.fd, length, offset));
-      if (got) checkBytes(what, got, f.node.bytes.subarray(Math.min(offset, size), Math.min(size, offset + length)));
-      return;
-    }
-    case 'fstat': {
-      const f = pick(open);
-      const what = `fstat ${describeFd(f)}`;
-      say(`OP ${i} ${what}`);
-      const st = check(what, OK, () => fstatSync(f.fd));
-      if (st && (!st.isFile() || st.size !== f.node.size)) throw new Mismatch(`${what}: ${st.isFile() ? 'a file' : 'not a file'} of size ${st.size}, the model says a file of ${f.node.size}`);
-      return;
-    }
-    case 'ftruncate': {
-      const f = pick(writable);
-      const size = f.node.size;
-      const to = chance(0.2) ? 0 : chance(0.5) || size > LARGE_BYTES ? int(size + 1) : size + 1 + int(100 * 1024);
-      const what = `ftruncate ${describeFd(f)} to ${to} (size ${size})`;
-      say(`OP ${i} ${what}`);
-      check(what, OK, () => ftruncateSync(f.fd, to));
-      f.node.resize(to);
-      return;
-    }
-    case 'fsync': {
-      const f = pick(open);
-      const what = `fsync ${describeFd(f)}`;
-      say(`OP ${i} ${what}`);
-      check(what, OK, () => fsyncSync(f.fd));
+      if (flags & O_TRUNC && canWrite) node.resize(0);
+      open.push({ h: op.h, fd, node, openedAs: path, readable: acc !== O_WRONLY, writable: canWrite, append: (flags & O_APPEND) !== 0, direct: (flags & O_DIRECT) !== 0 });
       return;
     }
     case 'stat': {
-      const path = chance(0.3) ? pick(DIRS) : pickFilePath();
-      const what = `stat ${path}`;
+      const what = `stat ${op.path}`;
       say(`OP ${i} ${what}`);
-      const e = tree.get(path);
-      const st = check(what, e ? OK : { errno: 'ENOENT' }, () => statSync(join(root, path)));
+      const e = tree.get(op.path);
+      const st = check(what, e ? OK : { errno: 'ENOENT' }, () => statSync(join(root, op.path)));
       if (!st || !e) return;
       if (e.kind === 'dir' ? !st.isDirectory() : !st.isFile() || st.size !== e.node.size) {
         throw new Mismatch(`${what}: ${st.isDirectory() ? 'a directory' : `a file of size ${st.size}`}, the model says ${e.kind === 'dir' ? 'a directory' : `a file of size ${e.node.size}`}`);
@@ -330,19 +352,15 @@ function step(i: number): void {
       return;
     }
     case 'truncate': {
-      const path = pickFilePath();
-      const node = fileAt(path);
-      const size = node?.size ?? 0;
-      const to = chance(0.5) || size > LARGE_BYTES ? int(size + 1) : size + 1 + int(100 * 1024);
-      const what = `truncate ${path} to ${to} (size ${node ? size : 'none'})`;
+      const node = fileAt(op.path);
+      const what = `truncate ${op.path} to ${op.size} (size ${node ? node.size : 'none'})`;
       say(`OP ${i} ${what}`);
-      check(what, node ? OK : { errno: 'ENOENT' }, () => truncateSync(join(root, path), to));
-      node?.resize(to);
+      check(what, node ? OK : { errno: 'ENOENT' }, () => truncateSync(join(root, op.path), op.size));
+      node?.resize(op.size);
       return;
     }
     case 'rename': {
-      const from = pickFilePath();
-      const to = pick(FILE_PATHS);
+      const { from, to } = op;
       const what = `rename ${from} ${to}${fileAt(to) ? ' (over an existing file)' : ''}`;
       say(`OP ${i} ${what}`);
       const node = fileAt(from);
@@ -355,53 +373,96 @@ function step(i: number): void {
       return;
     }
     case 'unlink': {
-      const path = pickFilePath();
-      const what = `unlink ${path}${open.some((f) => f.node === fileAt(path)) ? ' (open)' : ''}`;
+      const node = fileAt(op.path);
+      const what = `unlink ${op.path}${node && open.some((f) => f.node === node) ? ' (open)' : ''}`;
       say(`OP ${i} ${what}`);
-      const node = fileAt(path);
-      check(what, node ? OK : { errno: 'ENOENT' }, () => unlinkSync(join(root, path)));
-      if (node) tree.delete(path);
+      check(what, node ? OK : { errno: 'ENOENT' }, () => unlinkSync(join(root, op.path)));
+      if (node) tree.delete(op.path);
       return;
     }
     case 'mkdir': {
-      const dir = pick(DIRS);
-      const what = `mkdir ${dir}`;
+      const what = `mkdir ${op.path}`;
       say(`OP ${i} ${what}`);
-      const expect: Expect = tree.has(dir) ? { errno: 'EEXIST' } : tree.has(parentOf(dir)) ? OK : { errno: 'ENOENT' };
-      check(what, expect, () => mkdirSync(join(root, dir), 0o755));
-      if ('ok' in expect) tree.set(dir, { kind: 'dir' });
+      const expect: Expect = tree.has(op.path) ? { errno: 'EEXIST' } : tree.has(parentOf(op.path)) ? OK : { errno: 'ENOENT' };
+      check(what, expect, () => mkdirSync(join(root, op.path), 0o755));
+      if ('ok' in expect) tree.set(op.path, { kind: 'dir' });
       return;
     }
     case 'rmdir': {
-      const dir = pick(DIRS);
-      const what = `rmdir ${dir}`;
+      const what = `rmdir ${op.path}`;
       say(`OP ${i} ${what}`);
-      const expect: Expect = !tree.has(dir) ? { errno: 'ENOENT' } : childrenOf(dir).length > 0 ? { errno: 'ENOTEMPTY' } : OK;
-      check(what, expect, () => rmdirSync(join(root, dir)));
-      if ('ok' in expect) tree.delete(dir);
+      const expect: Expect = !tree.has(op.path) ? { errno: 'ENOENT' } : childrenOf(op.path).length > 0 ? { errno: 'ENOTEMPTY' } : OK;
+      check(what, expect, () => rmdirSync(join(root, op.path)));
+      if ('ok' in expect) tree.delete(op.path);
       return;
     }
     case 'readdir': {
-      const dir = chance(0.3) ? '' : pick(DIRS);
-      const what = `readdir ${dir || '/'}`;
+      const what = `readdir ${op.path || '/'}`;
       say(`OP ${i} ${what}`);
-      const names = check(what, tree.has(dir) ? OK : { errno: 'ENOENT' }, () => readdirSync(join(root, dir)).sort());
+      const names = check(what, tree.has(op.path) ? OK : { errno: 'ENOENT' }, () => readdirSync(join(root, op.path)).sort());
       if (!names) return;
-      const want = childrenOf(dir).map(nameOf).sort();
+      const want = childrenOf(op.path).map(nameOf).sort();
       if (names.join('/') !== want.join('/')) throw new Mismatch(`${what}: [${names.join(' ')}], the model says [${want.join(' ')}]`);
       return;
     }
     case 'readFile': {
-      const path = pickFilePath();
-      const what = `readFile ${path}`;
+      const what = `readFile ${op.path}`;
       say(`OP ${i} ${what}`);
-      const node = fileAt(path);
-      const got = check(what, node ? OK : { errno: 'ENOENT' }, () => readFileSync(join(root, path)));
+      const node = fileAt(op.path);
+      const got = check(what, node ? OK : { errno: 'ENOENT' }, () => readFileSync(join(root, op.path)));
       if (got && node) checkBytes(what, got, node.bytes);
       return;
     }
-    default:
-      throw new Error(`unknown op ${op}`);
+  }
+}
+
+type FdOp = Exclude<Extract<Op, { h: number }>, { k: 'open' }>;
+
+function executeOnFd(i: number, op: FdOp, f: OpenFile): void {
+  const size = f.node.size;
+  switch (op.k) {
+    case 'close': {
+      say(`OP ${i} close ${describeFd(f)}`);
+      open.splice(open.indexOf(f), 1);
+      check(`close ${describeFd(f)}`, OK, () => closeSync(f.fd));
+      return;
+    }
+    case 'pwrite': {
+      const data = rampBuffer(op.offset, op.length, op.seed);
+      const at = f.append ? size : op.offset;
+      const what = `pwrite ${describeFd(f)} offset ${op.offset}${f.append ? ` (append: at ${at})` : ''} length ${op.length} (size ${size})`;
+      say(`OP ${i} ${what}`);
+      check(what, OK, () => writeFull(f.fd, data, op.offset));
+      f.node.write(at, data);
+      return;
+    }
+    case 'pread': {
+      const what = `pread ${describeFd(f)} offset ${op.offset} length ${op.length} (size ${size})`;
+      say(`OP ${i} ${what}`);
+      const got = check(what, OK, () => readFull(f.fd, op.length, op.offset));
+      if (got) checkBytes(what, got, f.node.bytes.subarray(Math.min(op.offset, size), Math.min(size, op.offset + op.length)));
+      return;
+    }
+    case 'fstat': {
+      const what = `fstat ${describeFd(f)}`;
+      say(`OP ${i} ${what}`);
+      const st = check(what, OK, () => fstatSync(f.fd));
+      if (st && (!st.isFile() || st.size !== size)) throw new Mismatch(`${what}: ${st.isFile() ? 'a file' : 'not a file'} of size ${st.size}, the model says a file of ${size}`);
+      return;
+    }
+    case 'ftruncate': {
+      const what = `ftruncate ${describeFd(f)} to ${op.size} (size ${size})`;
+      say(`OP ${i} ${what}`);
+      check(what, OK, () => ftruncateSync(f.fd, op.size));
+      f.node.resize(op.size);
+      return;
+    }
+    case 'fsync': {
+      const what = `fsync ${describeFd(f)}`;
+      say(`OP ${i} ${what}`);
+      check(what, OK, () => fsyncSync(f.fd));
+      return;
+    }
   }
 }
 
@@ -458,8 +519,13 @@ try {
   loadInitial();
   say('OP initial compare');
   compareTree('initial');
-  for (let i = 0; i < opCount; i++) {
-    step(i);
+  const replay = replayFile === '-' ? undefined : (readFileSync(replayFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number; op: Op }));
+  const traceFd = traceFile === '-' ? undefined : openSync(traceFile, 'w');
+  const steps = replay ?? Array.from({ length: opCount }, (_, i) => ({ i, op: undefined }));
+  for (const s of steps) {
+    const op = s.op ?? generate(s.i);
+    if (traceFd !== undefined) writeSync(traceFd, `${JSON.stringify({ i: s.i, op })}\n`);
+    execute(s.i, op);
     fileOps += FILE_PATHS.filter((p) => fileAt(p)).length;
   }
   finish();

@@ -19,17 +19,16 @@
 // and the sequences are twice as long.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { within } from '../../src/base/async.js';
 import { isTempName } from '../../src/remote/local/local-remote.js';
 import { CliMounts } from '../support/cli-mount.js';
-import { prng } from '../support/prng.js';
-import { rampBuffer } from '../support/ramp.js';
 import { start } from '../support/proc.js';
 import { readTree, treeDifferences } from '../support/tree-compare.js';
+import { writeInitialTree } from './write-model-tree.js';
 
 const child = fileURLToPath(new URL('./write-model-child.js', import.meta.url));
 const stressBase = process.env.FUSESTREAM_FUZZ_BASE;
@@ -49,13 +48,6 @@ const CASES: Case[] = [
   { name: 'mount of a local dir, uploads racing the operations', command: 'mount', options: ['--write-back-delay', '0', '--fsync', 'local'] },
   { name: 'mount of a local dir, uploads held until unmount, fsync waits for the remote', command: 'mount', options: ['--write-back-delay', '3600', '--fsync', 'remote'] },
 ];
-
-/** A few files the remote holds before the mount (names the sequence uses), seeded ramp data. */
-function writeInitialTree(dir: string, seed: number): void {
-  const rnd = prng(seed * 31);
-  mkdirSync(join(dir, 'd0'));
-  for (const p of ['f0', 'f2', 'd0/f1']) writeFileSync(join(dir, p), rampBuffer(0, Math.floor(rnd() * 300 * 1024), seed * 100 + p.length));
-}
 
 void describe('write path: random operations against a model, then the remote tree', () => {
   let dir: string;
