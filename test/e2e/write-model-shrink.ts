@@ -21,7 +21,8 @@ const child = fileURLToPath(new URL('./write-model-child.js', import.meta.url));
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
 const own = dash >= 0 ? argv.slice(0, dash) : argv;
-const mountOptions = dash >= 0 ? argv.slice(dash + 1) : ['--write-back-delay', '0'];
+// A short drain: a change that cannot be uploaded fails the try in seconds, not a minute.
+const mountOptions = ['--drain-timeout', '5', ...(dash >= 0 ? argv.slice(dash + 1) : ['--write-back-delay', '0'])];
 const [traceFile, seedArg] = own;
 const matchAt = own.indexOf('--match');
 const match = matchAt >= 0 ? new RegExp(own[matchAt + 1] ?? '') : undefined;

@@ -76,7 +76,8 @@ void describe('write path: random operations against a model, then the remote tr
         writeInitialTree(init, seed);
         cpSync(init, remote, { recursive: true });
       }
-      const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), ...c.options] : ['memfs', mnt];
+      // A drain that cannot finish ends in 30 s with the rest named, well inside our wait for the exit.
+      const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), '--drain-timeout', '30', ...c.options] : ['memfs', mnt];
       const m = await mounts.start([...args, '--log-level', 'warn'], mnt, `fusestream ${c.command}`);
 
       const repro = `FUSESTREAM_MODEL_SEED=${seed} FUSESTREAM_MODEL_OPS=${OPS} node --enable-source-maps --test --test-name-pattern '${c.name.replace(/[()]/g, '.')}' dist/test/e2e/write-model.test.js`;
@@ -101,7 +102,7 @@ void describe('write path: random operations against a model, then the remote tr
       assert.equal(exit.code, 0, `the mount exits 0 after ${how}; stderr: ${exit.stderr.slice(-3000)}`);
       if (c.command === 'memfs') return;
       const diff = treeDifferences(readTree(remote), readTree(expect));
-      assert.deepEqual(diff, [], `seed ${seed}: the remote tree after unmount differs from the model:\n${diff.join('\n')}\nreproduce: ${repro}`);
+      assert.deepEqual(diff, [], `seed ${seed}: the remote tree after unmount differs from the model:\n${diff.join('\n')}\nmount stdout: ${exit.stdout.slice(-2000)}\nmount stderr: ${exit.stderr.slice(-3000)}\nreproduce: ${repro}`);
       const temps = listTemps(remote);
       assert.deepEqual(temps, [], 'no upload temp file is left on the remote after a clean unmount');
     });
