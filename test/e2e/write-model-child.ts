@@ -98,6 +98,7 @@ class Mismatch extends Error {}
 /** Coverage, for the DONE line: failures the model predicted, and files alive per op. */
 const expectedErrors = new Map<string, number>();
 let fileOps = 0;
+let stepsRun = 0;
 
 /** The op being run, for the MISMATCH line. */
 let current = 'start';
@@ -483,10 +484,10 @@ function loadInitial(): void {
 function compareTree(what: string): void {
   for (const [path, e] of [...tree].sort(([a], [b]) => a.localeCompare(b))) {
     if (e.kind === 'dir') {
-      const names = readdirSync(join(root, path)).sort();
+      const names = check(`${what} readdir ${path || '/'}`, OK, () => readdirSync(join(root, path)).sort()) ?? [];
       const want = childrenOf(path).map(nameOf).sort();
       if (names.join('/') !== want.join('/')) throw new Mismatch(`${what} readdir ${path || '/'}: [${names.join(' ')}], the model says [${want.join(' ')}]`);
-    } else checkBytes(`${what} read of ${path}`, readFileSync(join(root, path)), e.node.bytes);
+    } else checkBytes(`${what} read of ${path}`, check(`${what} read of ${path}`, OK, () => readFileSync(join(root, path))) ?? Buffer.alloc(0), e.node.bytes);
   }
 }
 
@@ -527,11 +528,12 @@ try {
     if (traceFd !== undefined) writeSync(traceFd, `${JSON.stringify({ i: s.i, op })}\n`);
     execute(s.i, op);
     fileOps += FILE_PATHS.filter((p) => fileAt(p)).length;
+    stepsRun++;
   }
   finish();
   const { files, bytes } = writeExpected();
   const errors = [...expectedErrors].map(([k, n]) => `${k}:${n}`).join(',');
-  say(`DONE ${opCount} ops; at the end ${files} files, ${bytes} bytes; ${(fileOps / Math.max(1, opCount)).toFixed(1)} files on average; expected failures ${errors || 'none'}`);
+  say(`DONE ${stepsRun} ops; at the end ${files} files, ${bytes} bytes; ${(fileOps / Math.max(1, stepsRun)).toFixed(1)} files on average; expected failures ${errors || 'none'}`);
 } catch (err) {
   if (!(err instanceof Mismatch)) throw err;
   say(`MISMATCH ${current} ${err.message}`);

@@ -3,9 +3,12 @@
 // is a fresh run as in write-model.test.ts: a new remote with the initial tree of the seed, a
 // `fusestream mount` CLI child, the client child replaying the candidate ops, then SIGTERM
 // (drain) and the remote compared with the model. Not a test: a tool, run by hand.
-// Usage: node dist/test/e2e/write-model-shrink.js <trace> <seed> [--match REGEX] [-- mount options...]
-//   A candidate "fails" when the client reports a MISMATCH or the remote differs from the model
-//   after the unmount, and (with --match) the failure text matches REGEX.
+// Usage: node dist/test/e2e/write-model-shrink.js <trace> <seed> [--match REGEX] [--confirm N]
+//          [-- mount options...]
+//   A candidate "fails" when the client reports a MISMATCH (or dies) or the remote differs from
+//   the model after the unmount, and (with --match) the failure text matches REGEX, in each of
+//   N runs in a row (default 1; more for timing-dependent failures). The result is run 5 more
+//   times and the report says how often it failed.
 // Prints the shrunk sequence (one op a line, as the client describes it) and writes its trace
 // to <trace>.min (replay it with write-model-child.js).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,9 @@ const mountOptions = ['--drain-timeout', '5', ...(dash >= 0 ? argv.slice(dash + 
 const [traceFile, seedArg] = own;
 const matchAt = own.indexOf('--match');
 const match = matchAt >= 0 ? new RegExp(own[matchAt + 1] ?? '') : undefined;
+const confirmAt = own.indexOf('--confirm');
+/** A candidate counts as failing only if this many runs in a row fail (timing-dependent bugs). */
+const confirm = confirmAt >= 0 ? Number(own[confirmAt + 1]) : 1;
 if (!traceFile || !seedArg) throw new Error('usage: write-model-shrink <trace> <seed> [--match REGEX] [-- mount options...]');
 const seed = Number(seedArg);
 const lines = readFileSync(traceFile, 'utf8').trim().split('\n').filter(Boolean);
@@ -34,8 +40,18 @@ let tries = 0;
 /** The client's OP lines of the last failing run. */
 let lastFailingOps = '';
 
-/** Runs `ops` (trace lines); the failure text, or undefined when the run passes. */
+/** Runs `ops` `confirm` times; the failure text if every run failed, else undefined. */
 async function failure(ops: string[]): Promise<string | undefined> {
+  let text: string | undefined;
+  for (let i = 0; i < confirm; i++) {
+    text = await failureOnce(ops);
+    if (text === undefined) return undefined;
+  }
+  return text;
+}
+
+/** Runs `ops` (trace lines) once; the failure text, or undefined when the run passes. */
+async function failureOnce(ops: string[]): Promise<string | undefined> {
   const work = join(dir, `try${++tries}`);
   const remote = join(work, 'remote');
   const init = join(work, 'init');
@@ -102,8 +118,12 @@ async function shrink(ops: string[]): Promise<{ ops: string[]; text: string }> {
 
 try {
   const { ops, text } = await shrink(lines);
+  const described = lastFailingOps;
   writeFileSync(`${traceFile}.min`, `${ops.join('\n')}\n`);
-  process.stdout.write(`${ops.length} ops (from ${lines.length}, ${tries} tries), seed ${seed}, mount options ${mountOptions.join(' ')}:\n${lastFailingOps}\nfailure: ${text}\n`);
+  let again = 0;
+  for (let i = 0; i < 5; i++) if ((await failureOnce(ops)) !== undefined) again++;
+  lastFailingOps = described;
+  process.stdout.write(`${ops.length} ops (from ${lines.length}, ${tries} tries), seed ${seed}, mount options ${mountOptions.join(' ')}; fails again in ${again} of 5 runs:\n${lastFailingOps}\nfailure: ${text}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
