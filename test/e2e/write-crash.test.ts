@@ -239,7 +239,8 @@ void describe('write path: kill -9 of the mount loses nothing acknowledged, leav
 
       const want = expectationFrom(readFileSync(log, 'utf8').trim().split('\n'));
       const mnt2 = mounts.mountpoint(work, 'mnt2');
-      const second = await mounts.start(['mount', remote, mnt2, '--cache-dir', cache, '--write-back-delay', '0', '--log-level', 'warn'], mnt2, 'the second mount');
+      // A drain that cannot finish ends in 30 s with the rest named, inside our wait for the exit.
+      const second = await mounts.start(['mount', remote, mnt2, '--cache-dir', cache, '--write-back-delay', '0', '--drain-timeout', '30', '--log-level', 'warn'], mnt2, 'the second mount');
       const shown = await shasThroughMount(mnt2);
       const stopped = await mounts.stop(second, 'SIGTERM');
       assert.equal(stopped.exit.code, 0, `the second mount drains and exits 0; stderr: ${stopped.exit.stderr.slice(-2000)}`);
@@ -255,7 +256,7 @@ void describe('write path: kill -9 of the mount loses nothing acknowledged, leav
       assert.deepEqual(
         problems,
         [],
-        `seed ${seed}, killed ${describeTrigger(trigger)} after ${acks} acknowledgements (workload: ${ending}):\n${problems.join('\n')}\nfirst mount stderr: ${died.stderr.slice(-1500)}\nsecond mount stderr: ${stopped.exit.stderr.slice(-1500)}\nreproduce: ${repro}`,
+        `seed ${seed}, killed ${describeTrigger(trigger)} after ${acks} acknowledgements (workload: ${ending}):\n${problems.join('\n')}\nfirst mount stderr: ${died.stderr.slice(-1500)}\nsecond mount stdout: ${stopped.exit.stdout.slice(-1500)}\nsecond mount stderr: ${stopped.exit.stderr.slice(-1500)}\nreproduce: ${repro}`,
       );
     });
   }
