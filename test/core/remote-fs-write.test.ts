@@ -279,6 +279,26 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.equal(remote.calls('rename'), 0, 'the temp name never reached the remote');
     });
 
+    test('saving again while the previous save uploads: readers see the newest bytes at once; the remote ends with them', async () => {
+      const w = await open();
+      const d = w.driver;
+      const hold = remote.hold('put');
+      await d.writeFile('s.bin', rampBuffer(0, 64 * KiB, 51));
+      await within(hold.reached(1), MS, 'the first save\'s put to reach the hold');
+      const fd = await d.open('s.bin', O_RDWR);
+      await d.write(fd, rampBuffer(0, 8 * KiB, 52), 16 * KiB);
+      const expected = rampBuffer(0, 64 * KiB, 51);
+      rampBuffer(0, 8 * KiB, 52).copy(expected, 16 * KiB);
+      assert.deepEqual(await d.read(fd, 64 * KiB, 0), expected, 'the second edit over the first save, while the first uploads');
+      await d.close(fd);
+      assert.deepEqual(await d.readFile('s.bin'), expected);
+      hold.open();
+      await drain(w);
+      assert.deepEqual(remote.fileBytes('s.bin'), expected, 'the newest bytes won');
+      assert.deepEqual(w.fs.pendingUploads(), []);
+      assert.deepEqual(await d.readFile('s.bin'), expected, 'after the uploads');
+    });
+
     test('conflict: the remote changes while our edit waits for upload: both versions are kept, ours under <name>.conflict-<stamp>-<host>', async () => {
       remote.setFile('c.txt', rampBuffer(0, 20 * KiB, 11));
       const w = await open({ upload: { writeBackDelayMs: WRITE_BACK_MS } });
@@ -300,6 +320,26 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(await d.readdir(''), ['c.txt', expectedName].sort(), 'the mount shows both');
       assert.deepEqual(await d.readFile('c.txt'), theirs, 'the mount reads theirs at the name');
       assert.deepEqual(await d.readFile(expectedName), ours);
+    });
+
+    test('conflict while the edit is still open (its base was read): at close both versions are kept', async () => {
+      remote.setFile('e.txt', rampBuffer(0, 24 * KiB, 53));
+      const w = await open({ upload: { writeBackDelayMs: WRITE_BACK_MS } });
+      const d = w.driver;
+      const fd = await d.open('e.txt', O_RDWR);
+      assertRamp(await d.read(fd, 24 * KiB, 0), 0, 53, 'the editor reads the file it edits');
+      await d.write(fd, rampBuffer(0, 1 * KiB, 54), 10 * KiB);
+      const theirs = rampBuffer(0, 12 * KiB, 55);
+      remote.setFile('e.txt', theirs);
+      await d.close(fd);
+      const ours = rampBuffer(0, 24 * KiB, 53);
+      rampBuffer(0, 1 * KiB, 54).copy(ours, 10 * KiB);
+      const expectedName = conflictName('e.txt', clock.wallNow(), hostname());
+      await drain(w);
+      assert.deepEqual(await remoteNames(remote), ['e.txt', expectedName].sort());
+      assert.deepEqual(remote.fileBytes('e.txt'), theirs);
+      assert.deepEqual(remote.fileBytes(expectedName), ours);
+      assert.deepEqual(await d.readFile('e.txt'), theirs);
     });
   });
 
@@ -423,6 +463,8 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('dirty.bin'), rampBuffer(0, 120 * KiB, 22));
     });
 
+    // Fails on 0e4fedd: #openLocal opens the working file at the old size (reserving all of it as
+    // dirty) before truncating it; a file larger than the cap is ENOSPC at once.
     test('O_TRUNC of a remote file larger than the cap: the truncated bytes need no room', async () => {
       remote.setFile('huge.bin', rampBuffer(0, 1 * MiB, 46));
       const w = await open({ data: small, upload: { writeBackDelayMs: WRITE_BACK_MS } });
@@ -434,6 +476,8 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('huge.bin'), Buffer.from('short\n'));
     });
 
+    // Fails on 0e4fedd: setattr makes the file local and opens its working file at the old size
+    // (reserving all of it) before the truncate.
     test('truncate(path, 0) of a remote file larger than the cap: the truncated bytes need no room', async () => {
       remote.setFile('huge.bin', rampBuffer(0, 1 * MiB, 47));
       const w = await open({ data: small, upload: { writeBackDelayMs: WRITE_BACK_MS } });
@@ -444,6 +488,8 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('huge.bin'), Buffer.alloc(0));
     });
 
+    // Fails on 0e4fedd: FLUSH runs while the handle still counts as a writer, so #snapshot freezes
+    // by copy (wf.freeze(..., lf.writers === 0)), which needs the file's size in room once more.
     test('close of a file larger than half the free room: flush saves it without needing a second copy\'s room', async () => {
       const w = await open({ data: small, upload: { writeBackDelayMs: WRITE_BACK_MS } });
       const ctx = opContext();
@@ -619,6 +665,8 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await allDirtyReleased(w.data, MS, 'the unlinked file\'s bytes to leave the cache');
     });
 
+    // Fails on 0e4fedd: unlink journals the delete without first fetching the bytes the open
+    // handle has not read yet (rename does: wf.complete()); once applied, the base reads ENOENT.
     test('a remote file opened for writing: after unlink its handle still reads every byte (also ones not fetched before the delete reached the remote), and nothing is uploaded for it', async () => {
       remote.setFile('r.bin', rampBuffer(0, 512 * KiB, 31));
       const w = await open();
@@ -634,6 +682,8 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await d.close(fd);
       assert.equal(remote.calls('put'), 0, 'nothing uploaded');
     });
+    // Fails on 0e4fedd: the delete is applied while the handle is open (the header's "deleted on
+    // the remote when their last handle closes" is not implemented); uncached reads get ENOENT.
     test('a remote file open for reading: after unlink and the delete reaching the remote, its handle still reads every byte', async () => {
       remote.setFile('ro.bin', rampBuffer(0, 4 * MiB, 34));
       const w = await open();
