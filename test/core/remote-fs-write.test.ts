@@ -4,7 +4,10 @@
 // injected faults are the gates; calls() counts requests) and the core runs on a ManualClock,
 // so the write-back delay and retries move only when a test says so. No sleeps: uploads are
 // awaited through RemoteFs.drain, held ones through the hold's `reached`, and every wait is
-// bounded by `within` with a sentence naming it.
+// bounded by `within` with a sentence naming it. Two kinds of real time remain, both bounds
+// rather than hopes: the data layer's operation deadline (AbortSignal.timeout, not the injected
+// clock) that turns a writer's wait for room into ENOSPC, and the restart tests' system clock
+// (closing without drain waits 0 ms on the queue's clock, which a manual clock never lets pass).
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
