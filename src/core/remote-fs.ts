@@ -281,7 +281,6 @@ export class RemoteFs implements FileSystem {
   readonly #snapshotOwner = new Map<string, LocalFile>();
   /** Bumped when a local change of a directory completes: a listing fetched across it is refetched. */
   readonly #dirEpochs = new Map<string, number>();
-  /** Remote files removed while open: deleted on the remote when their last handle closes. */
   /** Remote files removed while open for reading: their delete is journaled at the last close. */
   readonly #deferredDeletes = new Map<Inode, { path: string; entry: LocalEntry }>();
   /** The local file an inode's handles read and write (also after it was removed or renamed). */

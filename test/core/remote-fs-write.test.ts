@@ -466,7 +466,7 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('dirty.bin'), rampBuffer(0, 120 * KiB, 22));
     });
 
-    // Fails on 0e4fedd: #openLocal opens the working file at the old size (reserving all of it as
+    // Failed on 0e4fedd (the bug this test is named after; fixed in b73798c): #openLocal opens the working file at the old size (reserving all of it as
     // dirty) before truncating it; a file larger than the cap is ENOSPC at once.
     test('O_TRUNC of a remote file larger than the cap: the truncated bytes need no room', async () => {
       remote.setFile('huge.bin', rampBuffer(0, 1 * MiB, 46));
@@ -479,7 +479,7 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('huge.bin'), Buffer.from('short\n'));
     });
 
-    // Fails on 0e4fedd: setattr makes the file local and opens its working file at the old size
+    // Failed on 0e4fedd (the bug this test is named after; fixed in b73798c): setattr makes the file local and opens its working file at the old size
     // (reserving all of it) before the truncate.
     test('truncate(path, 0) of a remote file larger than the cap: the truncated bytes need no room', async () => {
       remote.setFile('huge.bin', rampBuffer(0, 1 * MiB, 47));
@@ -491,7 +491,7 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assert.deepEqual(remote.fileBytes('huge.bin'), Buffer.alloc(0));
     });
 
-    // Fails on 0e4fedd: FLUSH runs while the handle still counts as a writer, so #snapshot freezes
+    // Failed on 0e4fedd (the bug this test is named after; fixed in b73798c): FLUSH runs while the handle still counts as a writer, so #snapshot freezes
     // by copy (wf.freeze(..., lf.writers === 0)), which needs the file's size in room once more.
     test('close of a file larger than half the free room: flush saves it without needing a second copy\'s room', async () => {
       const w = await open({ data: small, upload: { writeBackDelayMs: WRITE_BACK_MS } });
@@ -668,7 +668,7 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await allDirtyReleased(w.data, MS, 'the unlinked file\'s bytes to leave the cache');
     });
 
-    // Fails on 0e4fedd: unlink journals the delete without first fetching the bytes the open
+    // Failed on 0e4fedd (the bug this test is named after; fixed in b73798c): unlink journals the delete without first fetching the bytes the open
     // handle has not read yet (rename does: wf.complete()); once applied, the base reads ENOENT.
     test('a remote file opened for writing: after unlink its handle still reads every byte (also ones not fetched before the delete reached the remote), and nothing is uploaded for it', async () => {
       remote.setFile('r.bin', rampBuffer(0, 512 * KiB, 31));
@@ -685,19 +685,22 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await d.close(fd);
       assert.equal(remote.calls('put'), 0, 'nothing uploaded');
     });
-    // Fails on 0e4fedd: the delete is applied while the handle is open (the header's "deleted on
+    // Failed on 0e4fedd (the bug this test is named after; fixed in b73798c): the delete is applied while the handle is open (the header's "deleted on
     // the remote when their last handle closes" is not implemented); uncached reads get ENOENT.
-    test('a remote file open for reading: after unlink and the delete reaching the remote, its handle still reads every byte', async () => {
+    test('a remote file open for reading: unlink hides it at once, its handle still reads every byte, the remote delete follows the last close', async () => {
       remote.setFile('ro.bin', rampBuffer(0, 4 * MiB, 34));
       const w = await open();
       const d = w.driver;
       const fd = await d.open('ro.bin', O_RDONLY);
       assertRamp(await d.read(fd, 4 * KiB, 2 * MiB), 2 * MiB, 34, 'one page in the middle, before unlink (fetches little)');
       await d.unlink('ro.bin');
-      await drain(w, 'the delete of ro.bin to reach the remote');
-      assert.deepEqual(await remoteNames(remote), [], 'deleted on the remote');
+      assert.equal(await errnoOf(d.stat('ro.bin'), 'stat ro.bin'), 'ENOENT', 'gone from the mount at once');
+      await drain(w, 'nothing journaled while the handle is open');
+      assert.deepEqual(await remoteNames(remote), ['ro.bin'], 'the delete waits for the last close (the handle reads from the remote)');
       assertRamp(await d.read(fd, 4 * MiB, 0), 0, 34, 'the open handle reads the file it opened');
       await d.close(fd);
+      await drain(w, 'the delete of ro.bin to reach the remote');
+      assert.deepEqual(await remoteNames(remote), [], 'deleted on the remote after the last close');
     });
   });
 
