@@ -220,21 +220,14 @@ const isNotFound = (err: unknown): boolean => err instanceof RemoteError && err.
 /** The page-cache version key of a local file's bytes (see #pageCacheOnOpen). */
 const LOCAL_VERSION = 'local';
 
-/** fdatasync of a file by path. */
-async function datasync(path: string): Promise<void> {
+/**
+ * Flushes `path` to disk by path: its data (a file: fdatasync) or, for a directory, its
+ * entries (fsync: a new or renamed file in it survives a power loss).
+ */
+async function syncPath(path: string, what: 'data' | 'entries'): Promise<void> {
   const fh = await fsp.open(path, 'r');
   try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** fsync of a directory: its entries (a new or renamed file) survive a power loss. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
+    await (what === 'data' ? fh.datasync() : fh.sync());
   } finally {
     await fh.close();
   }
@@ -1182,8 +1175,8 @@ export class RemoteFs implements FileSystem {
     if (!lf.dirty) {
       if (durable && lf.unsynced) {
         const last = lf.kept?.path ?? (lf.snapshot !== undefined ? queue.snapshotPath(lf.snapshot) : undefined);
-        if (last !== undefined) await datasync(last);
-        await syncDir(this.#data.snapshotDir);
+        if (last !== undefined) await syncPath(last, 'data');
+        await syncPath(this.#data.snapshotDir, 'entries');
         queue.sync();
         lf.unsynced = false;
       }
@@ -1208,7 +1201,7 @@ export class RemoteFs implements FileSystem {
       // writes again, where a copy here would cost every close a second copy of the file.
       size = await wf.freeze(path, true, signal, durable);
       this.#snapshotBytes.set(name, size);
-      if (durable) await syncDir(this.#data.snapshotDir);
+      if (durable) await syncPath(this.#data.snapshotDir, 'entries');
     } catch (err) {
       lf.dirty = true;
       lf.contentDirty = true;

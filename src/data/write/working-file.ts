@@ -227,17 +227,7 @@ export class WorkingFile {
     try {
       if (this.#missing(0, this.#size).length > 0) throw new Error('working file incomplete after complete()');
       const size = this.#size;
-      if (this.#frozen) {
-        await this.#space.reserve(size, signal);
-        try {
-          await copyFile(this.#fh, snapshotPath, size, signal, durable);
-        } catch (err) {
-          this.#space.release(size);
-          throw err;
-        }
-        return size;
-      }
-      if (move) {
+      if (move && !this.#frozen) {
         if (durable) await this.#fh.datasync();
         await fsp.rename(this.#path, snapshotPath);
         this.#path = snapshotPath;
@@ -245,6 +235,7 @@ export class WorkingFile {
         this.#counted = 0; // the snapshot's owner releases them now
         return size;
       }
+      // A copy (of a frozen file: it is a snapshot already, and not ours to move).
       await this.#space.reserve(size, signal);
       try {
         await copyFile(this.#fh, snapshotPath, size, signal, durable);
