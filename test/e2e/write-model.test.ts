@@ -7,8 +7,9 @@
 // the uploads), and the remote directory must hold the model's final tree byte for byte, with
 // no upload temp file left behind.
 //
-// Cases: `fusestream memfs` (the in-memory reference: it validates the harness, so a failure
-// of the other cases is the product's), and `fusestream mount <local dir>` read-write twice,
+// Cases: `fusestream memfs --reference` (the reference model: it validates the harness, so a
+// failure of the other cases is the product's), `fusestream memfs` (the core over an in-memory
+// remote: checked through the mount only), and `fusestream mount <local dir>` read-write twice,
 // once with uploads racing the operations (--write-back-delay 0) and once with every upload
 // held until unmount and fsync waiting for the remote. The remote starts with a few files, so
 // partial writes into files the mount has not fetched yet are part of it.
@@ -44,7 +45,8 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'memfs (the in-memory reference: validates the harness)', command: 'memfs', options: [] },
+  { name: 'memfs --reference (the reference model: validates the harness)', command: 'memfs', options: ['--reference'] },
+  { name: 'memfs (the core over an in-memory remote)', command: 'memfs', options: [] },
   { name: 'mount of a local dir, uploads racing the operations', command: 'mount', options: ['--write-back-delay', '0', '--fsync', 'local'] },
   { name: 'mount of a local dir, uploads held until unmount, fsync waits for the remote', command: 'mount', options: ['--write-back-delay', '3600', '--fsync', 'remote'] },
 ];
@@ -77,7 +79,7 @@ void describe('write path: random operations against a model, then the remote tr
         cpSync(init, remote, { recursive: true });
       }
       // A drain that cannot finish ends in 30 s with the rest named, well inside our wait for the exit.
-      const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), '--drain-timeout', '30', ...c.options] : ['memfs', mnt];
+      const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), '--drain-timeout', '30', ...c.options] : ['memfs', mnt, ...c.options];
       const m = await mounts.start([...args, '--log-level', 'warn'], mnt, `fusestream ${c.command}`);
 
       const repro = `FUSESTREAM_MODEL_SEED=${seed} FUSESTREAM_MODEL_OPS=${OPS} node --enable-source-maps --test --test-name-pattern '${c.name.replace(/[()]/g, '.')}' dist/test/e2e/write-model.test.js`;
