@@ -75,7 +75,8 @@ void describe('unmount with pending uploads', () => {
   }
 
   test('fusestream unmount drains every pending upload: the remote holds exactly what was written', async () => {
-    const { remote, m } = await mountAndWrite('drained', []);
+    // 30 s is plenty for these uploads and well inside our 60 s wait for the exit.
+    const { remote, m } = await mountAndWrite('drained', ['--drain-timeout', '30']);
     const { exit, unmountCmd } = await mounts.stop(m, 'unmount');
     assert.equal(unmountCmd?.code, 0, `fusestream unmount exits 0: ${unmountCmd?.stderr ?? ''}`);
     assert.equal(exit.code, 0, `the mount exits 0 after draining; stderr: ${exit.stderr.slice(-2000)}`);
@@ -100,7 +101,7 @@ void describe('unmount with pending uploads', () => {
     assert.ok(pending.length > 0, 'with --drain-timeout 0 some upload is left for the next mount');
 
     const mnt2 = mounts.mountpoint(work, 'mnt2');
-    const next = await mounts.start(['mount', remote, mnt2, '--cache-dir', cache, '--write-back-delay', '0', '--log-level', 'warn'], mnt2, 'the next mount');
+    const next = await mounts.start(['mount', remote, mnt2, '--cache-dir', cache, '--write-back-delay', '0', '--drain-timeout', '30', '--log-level', 'warn'], mnt2, 'the next mount');
     await eventually(() => treeDifferences(readTree(remote), expectedAfter()).length === 0, 30_000, 'the next mount to upload what the last one left journaled', 100).catch((err: unknown) => {
       throw new Error(`${err instanceof Error ? err.message : String(err)}; still different: ${treeDifferences(readTree(remote), expectedAfter()).join('; ')}`, { cause: err });
     });
