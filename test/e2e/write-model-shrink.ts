@@ -4,7 +4,9 @@
 // `fusestream mount` CLI child, the client child replaying the candidate ops, then SIGTERM
 // (drain) and the remote compared with the model. Not a test: a tool, run by hand.
 // Usage: node dist/test/e2e/write-model-shrink.js <trace> <seed> [--match REGEX] [--confirm N]
-//          [-- mount options...]
+//          [--memfs] [-- mount options...]
+//   --memfs: shrink against `fusestream memfs` (the core over an in-memory remote, empty at
+//   start; checked through the mount only) instead of a mount of a local directory.
 //   A candidate "fails" when the client reports a MISMATCH (or dies) or the remote differs from
 //   the model after the unmount, and (with --match) the failure text matches REGEX, in each of
 //   N runs in a row (default 1; more for timing-dependent failures). The result is run 5 more
@@ -29,6 +31,8 @@ const mountOptions = ['--drain-timeout', '5', ...(dash >= 0 ? argv.slice(dash + 
 const [traceFile, seedArg] = own;
 const matchAt = own.indexOf('--match');
 const match = matchAt >= 0 ? new RegExp(own[matchAt + 1] ?? '') : undefined;
+/** `fusestream memfs` (the core over an in-memory remote, starting empty) instead of mount. */
+const memfs = own.includes('--memfs');
 const confirmAt = own.indexOf('--confirm');
 /** A candidate counts as failing only if this many runs in a row fail (timing-dependent bugs). */
 const confirm = confirmAt >= 0 ? Number(own[confirmAt + 1]) : 1;
@@ -57,22 +61,25 @@ async function failureOnce(ops: string[]): Promise<string | undefined> {
   const init = join(work, 'init');
   const expect = join(work, 'expect');
   for (const d of [remote, init, expect]) mkdirSync(d, { recursive: true });
-  writeInitialTree(init, seed);
-  cpSync(init, remote, { recursive: true });
+  if (!memfs) {
+    writeInitialTree(init, seed);
+    cpSync(init, remote, { recursive: true });
+  }
   const replay = join(work, 'replay');
   writeFileSync(replay, `${ops.join('\n')}\n`);
   const mounts = new CliMounts();
   try {
     const mnt = mounts.mountpoint(work, 'mnt');
-    const m = await mounts.start(['mount', remote, mnt, '--cache-dir', join(work, 'cache'), '--log-level', 'warn', ...mountOptions], mnt, 'the mount');
-    const r = await run(process.execPath, [child, mnt, String(seed), '0', expect, init, '1', '-', replay], 120_000);
+    const command = memfs ? ['memfs', mnt] : ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), ...mountOptions];
+    const m = await mounts.start([...command, '--log-level', 'warn'], mnt, 'the mount');
+    const r = await run(process.execPath, [child, mnt, String(seed), '0', expect, memfs ? '-' : init, '1', '-', replay], 120_000);
     const { exit } = await mounts.stop(m, 'SIGTERM');
     const mismatch = r.stdout.split('\n').find((l) => l.startsWith('MISMATCH'));
     let text: string | undefined;
     if (mismatch) text = mismatch;
     else if (r.code !== 0) text = `client exited ${r.code ?? r.signal}: ${r.stderr.slice(-500)}`;
     else if (exit.code !== 0) text = `mount exited ${exit.code ?? exit.signal}: ${exit.stderr.slice(-500)}`;
-    else {
+    else if (!memfs) {
       const diff = treeDifferences(readTree(remote), readTree(expect));
       if (diff.length > 0) text = `remote after unmount: ${diff.join('; ')}`;
     }
