@@ -140,6 +140,8 @@ interface Handle {
   local: LocalFile | undefined;
   /** The open(2) flags. */
   flags: number;
+  /** A write of this mount replaced the version `reader` reads: reopen at the inode's version. */
+  outdated?: boolean;
   /** fingerprintKey of the version this handle reads. */
   version: string;
 }
@@ -307,7 +309,12 @@ export class RemoteFs implements FileSystem {
         writeBackDelayMs: u.writeBackDelayMs,
         ...(u.retryBaseMs !== undefined ? { retryBaseMs: u.retryBaseMs } : {}),
         ...(u.retryMaxMs !== undefined ? { retryMaxMs: u.retryMaxMs } : {}),
-        onUploaded: (row, outcome) => queueMicrotask(() => this.#afterUpload(row, outcome)),
+        // The owner of the snapshot is looked up now: the queue deletes the snapshot (and with
+        // it our record of whose it was) right after this, before the microtask runs.
+        onUploaded: (row, outcome) => {
+          const owner = row.snapshot !== undefined ? this.#snapshotOwner.get(row.snapshot.name) : undefined;
+          queueMicrotask(() => this.#afterUpload(row, outcome, owner));
+        },
         onConflict: (row, conflictPath) => queueMicrotask(() => this.#afterConflict(row, conflictPath)),
         onSnapshotDeleted: (name) => this.#releaseSnapshot(name),
       });
@@ -813,6 +820,14 @@ export class RemoteFs implements FileSystem {
     const local = h.local ?? this.#localFileOf(h.inode);
     if (local !== undefined) return (await this.#working(local, op.signal)).read(offset, size, op.signal);
     if (h.reader === undefined) throw new FsError(Errno.EBADF, `file handle ${fh} has nothing to read`);
+    if (h.outdated === true) {
+      // Our own write replaced the version this handle opened (POSIX: every handle sees it).
+      const old = h.reader;
+      h.reader = await this.#data.openFile(h.inode.path, fingerprintOf(h.inode.attrs), h.inode.attrs.size);
+      h.source = h.inode.path;
+      h.outdated = false;
+      await old.close();
+    }
     try {
       return await h.reader.read(offset, size, op.signal);
     } catch (err) {
@@ -1317,6 +1332,8 @@ export class RemoteFs implements FileSystem {
       if (node !== undefined) {
         node.attrs = attrs;
         node.attrsAt = this.#clock.now();
+        // Handles of the remote version opened before the write read the uploaded one now.
+        for (const h of this.#handles.values()) if (h.inode === node && h.local === undefined) h.outdated = true;
       }
       this.#patchListing(lf.path, { name: nameOf(lf.path), type: 'file', size: v.size, ...(v.mtimeMs !== undefined ? { mtimeMs: v.mtimeMs } : {}), ...(v.etag !== undefined ? { etag: v.etag } : {}) });
     } else if (node !== undefined) {
@@ -1348,15 +1365,15 @@ export class RemoteFs implements FileSystem {
   }
 
   /** What the queue reports done: the local entry of the path goes once nothing of it is pending. */
-  #afterUpload(row: JournalRow, outcome: Outcome): void {
+  #afterUpload(row: JournalRow, outcome: Outcome, owner: LocalFile | undefined): void {
     try {
-      this.#afterUploadUnsafe(row, outcome);
+      this.#afterUploadUnsafe(row, outcome, owner);
     } catch (err) {
       this.#log.error({ err, path: row.path, change: row.kind }, 'bookkeeping after an upload failed');
     }
   }
 
-  #afterUploadUnsafe(row: JournalRow, outcome: Outcome): void {
+  #afterUploadUnsafe(row: JournalRow, outcome: Outcome, owner: LocalFile | undefined): void {
     const journal = this.#journal;
     if (journal === undefined) return;
     const path = row.path;
@@ -1366,7 +1383,6 @@ export class RemoteFs implements FileSystem {
         if (outcome.kind !== 'written') return;
         const version = outcome.version;
         // The file these bytes came from (it may have moved or been removed since).
-        const owner = row.snapshot !== undefined ? this.#snapshotOwner.get(row.snapshot.name) : undefined;
         const lf = owner ?? (e?.kind === 'file' ? e.file : undefined);
         if (lf !== undefined) {
           lf.source = { path, fingerprint: version, size: version.size };
@@ -1526,15 +1542,26 @@ export class RemoteFs implements FileSystem {
     }
   }
 
+  /**
+   * After the pending changes of `path`, the remote will have something there (a put or a
+   * rename onto it is pending; not a delete, an rmdir or a rename away).
+   */
+  #remoteWillHave(path: string): boolean {
+    const tail = this.#journal?.tailOf(path);
+    return tail !== undefined && tail.kind !== 'delete' && tail.kind !== 'rmdir' && !(tail.kind === 'rename' && tail.fromPath === path);
+  }
+
   /** A new empty local file `name` in `dir` (to be journaled at its first snapshot). */
   #createFile(dir: Inode, name: string): Inode {
-    const journal = this.#writableOrThrow().journal;
+    this.#writableOrThrow();
     const path = joinPath(dir.path, name);
     // Behind a pending change of the path (a delete), the journal knows the remote's version;
     // behind a delete not journaled yet (the old file is still open), the new file replaces it.
     const gone = this.#tree.get(path);
     const deferred = gone?.kind === 'gone' ? gone.pendingDelete : undefined;
-    const pending = deferred !== undefined || journal.touches(path);
+    // "On the remote" only if the remote will have something at the path: not behind a pending
+    // delete, rmdir or rename away (a rename of this new file must not move the deleted one).
+    const pending = deferred !== undefined || this.#remoteWillHave(path);
     const lf = this.#newLocalFile(path, deferred ?? { kind: 'absent' }, pending, 0, this.#clock.wallNow());
     this.#changed(lf, undefined);
     this.#tree.set(path, { kind: 'file', file: lf });
@@ -1687,10 +1714,10 @@ export class RemoteFs implements FileSystem {
         const dstLf = dst !== undefined ? this.#localFileOf(dst) : undefined;
         const targetBase: Base = dst === undefined ? { kind: 'absent' } : dstLf !== undefined ? dstLf.base : this.#tree.get(to)?.kind === 'moved' || dst.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(dst.attrs) };
         const srcEntry = this.#tree.get(from);
-        if (lf !== undefined && !lf.onRemote && !journal.touches(from)) {
+        if (lf !== undefined && !lf.onRemote && !this.#remoteWillHave(from)) {
           // Never saved: nothing on the remote moves; it replaces what is at `to` when saved.
           lf.base = targetBase;
-          lf.onRemote = dst !== undefined && (dstLf === undefined || dstLf.onRemote || journal.touches(to));
+          lf.onRemote = dst !== undefined && (dstLf === undefined || dstLf.onRemote || this.#remoteWillHave(to));
         } else {
           // The bytes not fetched yet must be fetched before the remote moves them away.
           if (lf?.wf !== undefined && lf.wf.missingBytes > 0) await lf.wf.complete(this.#deadlineSignal(op.signal));

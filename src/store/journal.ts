@@ -275,8 +275,11 @@ export class Journal {
       anyForegroundDue: db.prepare<[string, number], { one: number }>(
         "SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND priority = 0 AND due_ms <= ? LIMIT 1",
       ),
-      inheriting: db.prepare<[string, string], Row>(
-        `SELECT ${cols} FROM journal WHERE remote = ? AND path = ? AND state != 'conflict' AND base_kind = 'inherit' ORDER BY seq LIMIT 1`,
+      nextTouching: db.prepare<[string, number, string, string, number, string], Row>(
+        `SELECT * FROM (SELECT ${cols} FROM journal WHERE remote = ? AND seq > ? AND path = ? AND state != 'conflict' ORDER BY seq LIMIT 1)
+         UNION ALL
+         SELECT * FROM (SELECT ${cols} FROM journal WHERE remote = ? AND seq > ? AND from_path = ? AND state != 'conflict' ORDER BY seq LIMIT 1)
+         ORDER BY seq LIMIT 1`,
       ),
       nextSeq: db.prepare<[], { next: number }>('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM journal'),
       insert: db.prepare(
@@ -562,8 +565,10 @@ export class Journal {
       }
       this.#q.delete.run(id);
       record?.(toRow(r), outcome, this.#db);
-      // The next change of this path now knows what it was made against.
-      const waiting = this.#q.inheriting.get(this.#remote, r.path);
+      // The next change of this path now knows what it was made against: the next row touching
+      // the path, if it waits to inherit (a rename onto the path in between decides instead).
+      const next = this.#q.nextTouching.get(this.#remote, r.seq, r.path, this.#remote, r.seq, r.path);
+      const waiting = next !== undefined && next.path === r.path && next.base_kind === 'inherit' ? next : undefined;
       if (waiting) {
         const [k, e, s, m] = baseColumns(nowBase);
         this.#q.setBase.run(k, e, s, m, waiting.id);
