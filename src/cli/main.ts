@@ -1,5 +1,5 @@
 // The composition root: parses the command line, builds the pieces and runs them.
-// Commands: `mount` (a remote, read-only), `demo` (the README's main job), `memfs` (an
+// Commands: `mount` (a remote: read-write where it can write, else read-only), `demo` (the README's main job), `memfs` (an
 // in-memory read-write filesystem, for trying the kernel layer) and `unmount`. Settings of
 // `mount` and `memfs` come from the one table in base/settings.ts; settings.ts turns it into
 // options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const mountCmd = program
     .command('mount')
-    .description('Mount a remote (http(s)://… or a local directory) read-only, in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
+    .description('Mount a remote (http(s)://… read-only, or a local directory read-write) in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
     .argument('<remote>', 'http(s)://host/path/ or a local directory')
     .argument('<mountpoint>', 'an existing empty directory');
   addSettingOptions(mountCmd, 'mount');

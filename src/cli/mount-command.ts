@@ -23,6 +23,7 @@ import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
 import { CacheDirBusyError } from '../data/errors.js';
 import { RemoteFs } from '../core/remote-fs.js';
+import { Journal, type JournalRow } from '../store/journal.js';
 import { ChangePoller } from '../core/change-poller.js';
 import { KernelNotifier } from '../bridge/kernel-notifier.js';
 import { asIno } from '../base/ids.js';
@@ -96,6 +97,9 @@ export function cacheDirFor(base: string, remoteId: string): string {
 export interface StartedMount {
   server: FuseServer;
   remote: Remote;
+  writable: boolean;
+  /** After unmount: the changes still journaled (uploaded by the next mount). */
+  leftPending(): string[];
   /** Releases the data cache and the remote (after the server has unmounted). */
   close(): Promise<void>;
 }
@@ -117,6 +121,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
   });
   const remote = new GuardedRemote(inner, health);
   let data: DataCache | undefined;
+  let journal: Journal | undefined;
   try {
     let unreachable: RemoteError | undefined;
     if (s.offline) {
@@ -161,19 +166,26 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       log.warn({ err: unreachable, cacheDir, savedListings: saved }, 'remote unreachable at start: mounting offline from the cache; a probe brings it back');
       health.force('offline', `unreachable at start (${unreachable.message})`);
     }
+    // Read-write wherever the remote can write, unless --read-only: the journal of pending
+    // changes lives in the cache dir's store (one owner: the cache dir's lock).
+    const writable = inner.capabilities.writable && !s.readOnly;
+    journal = writable ? Journal.open(join(cacheDir, 'cache.db'), { remote: remote.id, logger: log }) : undefined;
     const fs = new RemoteFs({
       remote,
       data,
       health,
       logger: log,
       config: { attrTtlMs: s.attrTtlMs, entryTtlMs: s.attrTtlMs, dirTtlMs: s.dirTtlMs },
+      ...(journal !== undefined
+        ? { upload: { journal, concurrency: s.uploadConcurrency, writeBackDelayMs: s.writeBackDelayMs, fsync: s.fsyncMode, drainTimeoutMs: s.drainTimeoutMs } }
+        : {}),
     });
     const server = await FuseServer.start({
       mountpoint: o.mountpoint,
       ops: fuseOpsFor(fs),
       logger: log,
       deadlineMs: s.deadlineMs + SESSION_BACKSTOP_MS,
-      readOnly: true,
+      readOnly: !writable,
       allowOther: s.allowOther,
       fsName: remote.id,
       describeNode: (ino) => fs.describe(ino),
@@ -198,7 +210,8 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       remote: remote.id,
       pid: process.pid,
       startedAt,
-      readOnly: true,
+      readOnly: !writable,
+      uploads: uploadStatus(fs.pendingUploads()),
       health: { state: health.state, since: new Date(health.since.wallAt).toISOString(), reason: health.since.reason, probes: health.probes },
       cache: { dir: cacheDir, ...owned.stats() },
       inFlight: server.inFlight().map((r) => ({ ...r, path: fs.describe(asIno(r.nodeid)) })),
@@ -211,22 +224,37 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
       await server.unmount();
       throw err;
     });
+    const ownedJournal = journal;
     return {
       server,
       remote,
+      writable,
+      leftPending: () => fs.leftPending.map((r) => `${r.kind} /${r.path}`),
       close: async () => {
         await control.close();
         await poller.close();
         await notifier.close();
+        ownedJournal?.close();
         await owned.close();
         await remote.close();
       },
     };
   } catch (err) {
+    journal?.close();
     await data?.close();
     await remote.close();
     throw err;
   }
+}
+
+/** The upload part of `fusestream status`: counts, and the changes that are failing. */
+function uploadStatus(rows: readonly JournalRow[]): { pending: number; failed: number; failing: { change: string; path: string; attempts: number; error: string }[] } {
+  const failing = rows.filter((r) => r.lastError !== undefined);
+  return {
+    pending: rows.length,
+    failed: rows.filter((r) => r.state === 'failed').length,
+    failing: failing.slice(0, 20).map((r) => ({ change: r.kind, path: `/${r.path}`, attempts: r.attempts, error: r.lastError ?? '' })),
+  };
 }
 
 /** A failure that says the remote could not be reached (no answer it meant). */
@@ -241,8 +269,13 @@ function describe(err: unknown): string {
 export async function runMount(o: MountCommandOptions): Promise<number> {
   const m = await startMount(o);
   try {
-    process.stdout.write(`mounted ${m.remote.id} on ${m.server.mountpoint} (read-only); Ctrl-C unmounts\n`);
-    return await runUntilStopped(m.server, o.logger);
+    process.stdout.write(`mounted ${m.remote.id} on ${m.server.mountpoint} (${m.writable ? 'read-write' : 'read-only'}); Ctrl-C unmounts\n`);
+    const code = await runUntilStopped(m.server, o.logger);
+    const left = m.leftPending();
+    if (left.length > 0) {
+      process.stdout.write(`${left.length} change(s) not on the remote yet, kept for the next mount of this remote with this cache dir:\n${left.map((l) => `  ${l}\n`).join('')}`);
+    }
+    return code;
   } finally {
     await m.close();
   }

@@ -35,8 +35,10 @@ export interface InodeAttrs {
 
 export interface Inode {
   readonly ino: Ino;
-  /** Remote-relative path, '' for the root. */
-  readonly path: string;
+  /** Remote-relative path, '' for the root; changes with renames (`move`). */
+  path: string;
+  /** Removed (unlink, rmdir, replaced by a rename): no path leads to it any more. */
+  unlinked?: true;
   attrs: InodeAttrs;
   /** When attrs were last confirmed by the remote (clock ms). */
   attrsAt: number;
@@ -99,6 +101,47 @@ export class InodeTable {
     if (live !== undefined) return live;
     this.#byIno.set(node.ino, node);
     return node;
+  }
+
+  /**
+   * A rename: the inode at `from` (and every inode below it) now lives at `to`; an inode that
+   * was at `to` (or below it) is detached first. Inode numbers follow their inodes.
+   */
+  move(from: string, to: string): void {
+    this.detach(to);
+    const moved = this.#under(from);
+    for (const [path] of moved) this.#inoByPath.delete(path);
+    for (const [path, ino] of moved) {
+      const next = to + path.slice(from.length);
+      this.#inoByPath.set(next, ino);
+      const node = this.#byIno.get(ino);
+      if (node !== undefined) node.path = next;
+    }
+  }
+
+  /**
+   * The inode at `path` (and those below it) is removed: no path leads to it any more; the
+   * kernel's references and open handles keep it alive until they go. A new entry at `path`
+   * gets a new number.
+   */
+  detach(path: string): void {
+    for (const [p, ino] of this.#under(path)) {
+      if (ino === ROOT_INO) continue;
+      this.#inoByPath.delete(p);
+      const node = this.#byIno.get(ino);
+      if (node !== undefined) node.unlinked = true;
+    }
+  }
+
+  /** `path` and, when it is a directory, every path below it, with their numbers. */
+  #under(path: string): [string, Ino][] {
+    const ino = this.#inoByPath.get(path);
+    const out: [string, Ino][] = ino === undefined ? [] : [[path, ino]];
+    const node = ino === undefined ? undefined : this.#byIno.get(ino);
+    if (node !== undefined && node.attrs.type !== 'dir') return out;
+    const prefix = `${path}/`;
+    for (const [p, i] of this.#inoByPath) if (p.startsWith(prefix)) out.push([p, i]);
+    return out;
   }
 
   /** The kernel took one more reference (a LOOKUP reply or a READDIRPLUS entry). */

@@ -4,8 +4,9 @@
 // the kernel's lookup references, and serves reads through the data layer. The bridge only
 // translates: kernel requests into calls here, results and errors into replies.
 //
-// The mount is read-only until the write path lands: every op that would change something
-// answers EROFS, and so does an open for writing (the kernel asks before any WRITE).
+// Read-write when built with `upload` (the write path: see "Writes" below and
+// docs/SEMANTICS.md); otherwise every op that would change something answers EROFS, and so
+// does an open for writing (the kernel asks before any WRITE).
 //
 // Invariants:
 // - One listing request per directory per dirTtl: concurrent lookups/readdirs of the same
@@ -44,12 +45,15 @@
 // - Never awaits remote I/O while holding a lock: there are no locks here; shared state is
 //   only touched in synchronous sections, and single-flight maps are checked and filled in
 //   the same synchronous step.
-import { raceAbort } from '../base/async.js';
+import { linkSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { Mutex, anySignal, raceAbort } from '../base/async.js';
 import { Errno } from '../base/errno.js';
 import { FsError } from '../base/fs-error.js';
 import type { Attr, AttrOut, DirentSink, EntryOut, StatfsOut } from '../base/fs-types.js';
 import { asFh, asIno, ROOT_INO, type Fh, type Ino } from '../base/ids.js';
-import { DT, O_ACCMODE, O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG, W_OK } from '../base/posix.js';
+import { DT, O_ACCMODE, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, RENAME_EXCHANGE, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, W_OK } from '../base/posix.js';
+import type { SetattrIn } from '../base/fs-types.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { fingerprintChange, fingerprintKey, sameVersion, type Fingerprint } from '../remote/fingerprint.js';
@@ -57,6 +61,10 @@ import type { EntryType, Remote, RemoteEntry } from '../remote/remote.js';
 import { RemoteError } from '../remote/remote-error.js';
 import type { DataCache, FileReader } from '../data/data-cache.js';
 import { ChangedError } from '../data/errors.js';
+import { WorkingFile } from '../data/write/working-file.js';
+import { UploadFailedError, UploadQueue } from '../data/upload/upload-queue.js';
+import type { Base, Journal, JournalRow, Outcome, Priority } from '../store/journal.js';
+import { LocalTree, nameOf, parentOf, type LocalEntry, type LocalFile } from './local-tree.js';
 import { StoreClosedError } from '../store/catalogue.js';
 import type { AttrSource } from '../store/listing-store.js';
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from './config.js';
@@ -124,9 +132,31 @@ function fingerprintOf(attrs: InodeAttrs): Fingerprint {
 interface Handle {
   fh: Fh;
   inode: Inode;
-  reader: FileReader;
+  /** Reads of a remote version (undefined for a local file's handle). */
+  reader: FileReader | undefined;
+  /** Where `reader` reads on the remote (a renamed file's bytes stay at its source until the rename is applied). */
+  source: string;
+  /** The local file this handle reads and writes (undefined for a remote version's). */
+  local: LocalFile | undefined;
+  /** The open(2) flags. */
+  flags: number;
   /** fingerprintKey of the version this handle reads. */
   version: string;
+}
+
+/** The write path's settings (RemoteFsOptions.upload). */
+export interface UploadOptions {
+  /** The journal of this cache dir (opened on the store's database). */
+  journal: Journal;
+  /** Uploads at once. */
+  concurrency: number;
+  writeBackDelayMs: number;
+  /** fsync waits for the local snapshot ('local') or for the upload ('remote'). */
+  fsync: 'local' | 'remote';
+  /** Unmount waits this long for pending uploads (what is left stays journaled). */
+  drainTimeoutMs: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
 }
 
 /**
@@ -173,6 +203,8 @@ export interface RemoteFsOptions {
   config?: Partial<CoreConfig>;
   logger: Logger;
   clock?: Clock;
+  /** Makes the mount read-write (the remote must be writable). */
+  upload?: UploadOptions;
 }
 
 const joinPath = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
@@ -183,7 +215,20 @@ const NAME_MAX = 255;
 /** Stats run at once to complete one directory's attributes (the remote bounds connections too). */
 const STAT_CONCURRENCY = 8;
 
-const readOnly = (..._args: unknown[]): Promise<never> => Promise.reject(new FsError(Errno.EROFS));
+const isNotFound = (err: unknown): boolean => err instanceof RemoteError && err.kind === 'not-found';
+
+/** The page-cache version key of a local file's bytes (see #pageCacheOnOpen). */
+const LOCAL_VERSION = 'local';
+
+/** fsync of a directory: its entries (a new or renamed file) survive a power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
 
 export class RemoteFs implements FileSystem {
   readonly #config: CoreConfig;
@@ -210,17 +255,66 @@ export class RemoteFs implements FileSystem {
   #dirSnapshots = 0;
   /** Shown for times the remote does not give (never 1970). */
   readonly #mountedAtMs: number;
+  // ---- the write path (undefined/empty on a read-only mount) ----
+  readonly #queue: UploadQueue | undefined;
+  readonly #journal: Journal | undefined;
+  readonly #fsyncMode: 'local' | 'remote';
+  readonly #drainTimeoutMs: number;
+  /** What was still pending when the mount closed (journaled for the next mount). */
+  #leftPending: JournalRow[] = [];
+  readonly #tree = new LocalTree();
+  /** Serialises changes of the tree's names (create, mkdir, unlink, rmdir, rename, symlink). */
+  readonly #names = new Mutex();
+  /** Snapshot files journaled, with their sizes (dirty bytes until the queue deletes them). */
+  readonly #snapshotBytes = new Map<string, number>();
+  /** The local file each journaled snapshot was made of. */
+  readonly #snapshotOwner = new Map<string, LocalFile>();
+  /** Bumped when a local change of a directory completes: a listing fetched across it is refetched. */
+  readonly #dirEpochs = new Map<string, number>();
+  /** Remote files removed while open: deleted on the remote when their last handle closes. */
+  /** The local file an inode's handles read and write (also after it was removed or renamed). */
+  readonly #localByInode = new WeakMap<Inode, LocalFile>();
 
   constructor(o: RemoteFsOptions) {
-    this.#config = { ...DEFAULT_CORE_CONFIG, ...o.config };
+    // A writable mount shows writable modes (no remote keeps modes: capabilities.modes).
+    this.#config = { ...DEFAULT_CORE_CONFIG, ...(o.upload !== undefined ? { fileMode: 0o644, dirMode: 0o755 } : {}), ...o.config };
     this.#remote = o.remote;
     this.#data = o.data;
     this.#health = o.health;
-    this.#hasLocalChanges = o.hasLocalChanges ?? (() => false);
+    const outside = o.hasLocalChanges ?? (() => false);
+    this.#hasLocalChanges = (path) => this.#tree.has(path) || outside(path);
     this.#log = o.logger;
     this.#clock = o.clock ?? systemClock;
     this.#mountedAtMs = this.#clock.wallNow();
     this.#inodes = new InodeTable({ type: 'dir', size: 0, sizeKnown: true, mtimeMs: this.#mountedAtMs, exact: true }, this.#clock.now(), o.logger);
+    this.#fsyncMode = o.upload?.fsync ?? 'local';
+    this.#drainTimeoutMs = o.upload?.drainTimeoutMs ?? 0;
+    if (o.upload !== undefined) {
+      if (!o.remote.capabilities.writable) throw new Error(`remote ${o.remote.id} is not writable`);
+      const u = o.upload;
+      this.#journal = u.journal;
+      this.#queue = new UploadQueue({
+        journal: u.journal,
+        remote: o.remote,
+        snapshotDir: this.#data.snapshotDir,
+        clock: this.#clock,
+        logger: o.logger,
+        concurrency: u.concurrency,
+        writeBackDelayMs: u.writeBackDelayMs,
+        ...(u.retryBaseMs !== undefined ? { retryBaseMs: u.retryBaseMs } : {}),
+        ...(u.retryMaxMs !== undefined ? { retryMaxMs: u.retryMaxMs } : {}),
+        onUploaded: (row, outcome) => queueMicrotask(() => this.#afterUpload(row, outcome)),
+        onConflict: (row, conflictPath) => queueMicrotask(() => this.#afterConflict(row, conflictPath)),
+        onSnapshotDeleted: (name) => this.#releaseSnapshot(name),
+      });
+      this.#recover();
+      this.#queue.start();
+    }
+  }
+
+  /** The mount accepts changes. */
+  get writable(): boolean {
+    return this.#queue !== undefined;
   }
 
   get openHandles(): number {
@@ -241,6 +335,8 @@ export class RemoteFs implements FileSystem {
 
   /** The listing of a directory, from cache when fresh; one request for concurrent callers. */
   async #listing(path: string, signal: AbortSignal): Promise<Listing> {
+    // A directory made here and not on the remote yet has nothing there to list.
+    if (this.#tree.createdHere(path)) return { entries: new Map(), names: [], at: this.#clock.now() };
     const cached = this.#listings.get(path);
     if (cached && this.#clock.now() - cached.at < this.#config.dirTtlMs) return cached;
     let pending = this.#listingsInFlight.get(path);
@@ -248,14 +344,7 @@ export class RemoteFs implements FileSystem {
       // Not the caller's signal: the request is shared, so one caller's abort must not fail
       // the others. It is bounded by the remote's own timeouts and the data deadline.
       const shared = AbortSignal.timeout(this.#data.config.operationDeadlineMs);
-      pending = this.#remote.list(path, shared).then(
-        (entries) => {
-          const listing = toListing(entries, this.#clock.now());
-          this.#saveListing(path, listing, this.#listings.get(path));
-          this.#keepListing(path, listing);
-          return listing;
-        },
-      ).finally(() => this.#listingsInFlight.delete(path));
+      pending = this.#fetchListing(path, shared).finally(() => this.#listingsInFlight.delete(path));
       this.#listingsInFlight.set(path, pending);
     }
     try {
@@ -268,6 +357,23 @@ export class RemoteFs implements FileSystem {
         if (seen !== undefined) return seen;
       }
       throw err;
+    }
+  }
+
+  /**
+   * Fetches and keeps the listing of `path`. A local change of the directory that completed
+   * while the request ran (an upload that the answer may predate) makes it ask again, so a
+   * listing never hides what an upload just put there.
+   */
+  async #fetchListing(path: string, signal: AbortSignal): Promise<Listing> {
+    for (let attempt = 1; ; attempt++) {
+      const epoch = this.#dirEpochs.get(path) ?? 0;
+      const entries = await this.#remote.list(path, signal);
+      if ((this.#dirEpochs.get(path) ?? 0) !== epoch && attempt < 3) continue;
+      const listing = toListing(entries, this.#clock.now());
+      this.#saveListing(path, listing, this.#listings.get(path));
+      this.#keepListing(path, listing);
+      return listing;
     }
   }
 
@@ -392,10 +498,13 @@ export class RemoteFs implements FileSystem {
   async #resolve(parent: Ino, name: string, signal: AbortSignal): Promise<Inode | undefined> {
     const dir = this.#dirInode(parent);
     if (name === '.') return dir;
+    const path = joinPath(dir.path, name);
+    const local = this.#tree.get(path);
+    if (local !== undefined) return this.#localNode(path, local, signal);
     const listing = await this.#listing(dir.path, signal);
     const e = listing.entries.get(name);
     if (!e) return undefined;
-    const node = this.#fromListing(joinPath(dir.path, name), e, listing.stale ? -Infinity : this.#clock.now());
+    const node = this.#fromListing(path, e, listing.stale ? -Infinity : this.#clock.now());
     if (node.attrs.sizeKnown) return node;
     try {
       await this.#refreshFile(node, signal);
@@ -428,9 +537,27 @@ export class RemoteFs implements FileSystem {
     const c = this.#config;
     const a = node.attrs;
     const mode = a.type === 'dir' ? S_IFDIR | c.dirMode : a.type === 'symlink' ? S_IFLNK | 0o777 : S_IFREG | c.fileMode;
-    // A directory's links (2 + subdirectories) are not known without listing it: 1 is the
-    // convention for "not counted" (find then skips its leaf optimisation), never a wrong 2.
-    return { ino: node.ino, size: a.size, atimeMs: a.mtimeMs, mtimeMs: a.mtimeMs, ctimeMs: a.mtimeMs, mode, nlink: 1, uid: c.uid, gid: c.gid };
+    const nlink = a.type === 'dir' ? this.#dirLinks(node) : 1;
+    return { ino: node.ino, size: a.size, atimeMs: a.mtimeMs, mtimeMs: a.mtimeMs, ctimeMs: a.mtimeMs, mode, nlink, uid: c.uid, gid: c.gid };
+  }
+
+  /**
+   * A directory's links: 2 + its subdirectories, counted from its listing while that is fresh
+   * (or it exists only here). Otherwise 1, the convention for "not counted" (find then skips
+   * its leaf optimisation), never a wrong count.
+   */
+  #dirLinks(node: Inode): number {
+    if (node.unlinked === true) return 0;
+    const here = this.#tree.createdHere(node.path);
+    const listing = here ? undefined : this.#listings.get(node.path);
+    if (!here && (listing === undefined || this.#clock.now() - listing.at >= this.#config.dirTtlMs)) return 1;
+    const local = this.#tree.children(node.path);
+    let n = 2;
+    if (listing !== undefined) {
+      for (const name of listing.names) if (!local.has(name) && listing.entries.get(name)?.type === 'dir') n++;
+    }
+    for (const e of local.values()) if (e.kind === 'dir' || (e.kind === 'moved' && e.attrs?.type === 'dir')) n++;
+    return n;
   }
 
   /** An entry for `node`; the caller hands it out, so it counts one kernel reference. */
@@ -457,6 +584,10 @@ export class RemoteFs implements FileSystem {
   /** Current attributes; refreshed from the remote when older than attrTtl. */
   async getattr(op: OpContext, ino: Ino, _fh?: Fh): Promise<AttrOut> {
     const node = this.#inode(ino);
+    const local = this.#localFileOf(node);
+    if (local !== undefined) node.attrs = this.#localAttrs(local);
+    // Local entries (and removed ones) are what we say they are: the remote does not know them yet.
+    if (local !== undefined || node.unlinked === true || this.#tree.has(node.path)) return { attrTtlMs: this.#config.attrTtlMs, attr: this.#attr(node) };
     const fresh = node.ino === ROOT_INO || (node.attrs.sizeKnown && this.#clock.now() - node.attrsAt < this.#config.attrTtlMs);
     if (!fresh && node.attrs.type === 'dir') node.attrsAt = this.#clock.now();
     else if (!fresh) await this.#refreshFile(node, op.signal);
@@ -568,16 +699,24 @@ export class RemoteFs implements FileSystem {
     return this.#dirHandles.size;
   }
 
-  /** Entries of a directory in listing order. */
+  /** Entries of a directory in listing order, then the ones made here. */
   async #list(ino: Ino, signal: AbortSignal): Promise<DirEntry[]> {
     const dir = this.#dirInode(ino);
     const listing = await this.#listing(dir.path, signal);
     const now = listing.stale ? -Infinity : this.#clock.now();
+    const local = this.#tree.children(dir.path);
     const out: DirEntry[] = [];
     for (const name of listing.names) {
       const e = listing.entries.get(name);
-      if (!e) continue;
+      if (!e || local.has(name)) continue;
       out.push({ name, inode: this.#fromListing(joinPath(dir.path, name), e, now) });
+    }
+    for (const [name, e] of local) {
+      const node = await this.#localNode(joinPath(dir.path, name), e, signal).catch((err: unknown) => {
+        this.#log.debug({ err, path: joinPath(dir.path, name) }, 'readdir: local entry without attributes');
+        return undefined;
+      });
+      if (node !== undefined) out.push({ name, inode: node });
     }
     return out;
   }
@@ -586,15 +725,21 @@ export class RemoteFs implements FileSystem {
   async readlink(op: OpContext, ino: Ino): Promise<string> {
     const node = this.#inode(ino);
     if (node.attrs.type !== 'symlink' || !this.#remote.readlink) throw new FsError(Errno.EINVAL);
-    return this.#remote.readlink(node.path, op.signal);
+    const moved = this.#tree.get(node.path);
+    return this.#remote.readlink(moved?.kind === 'moved' ? moved.source : node.path, op.signal);
   }
 
   async open(op: OpContext, ino: Ino, flags: number): Promise<OpenReply> {
-    if ((flags & O_ACCMODE) !== O_RDONLY) throw new FsError(Errno.EROFS);
+    const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+    if (writes && !this.writable) throw new FsError(Errno.EROFS);
     const node = this.#inode(ino);
     if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
     if (node.attrs.type === 'symlink') throw new FsError(Errno.ELOOP, 'symlinks are not followed');
-    if (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs) await this.#refreshFile(node, op.signal);
+    const local = this.#localFileOf(node) ?? (writes ? await this.#makeLocal(node, op.signal) : undefined);
+    if (local !== undefined) return this.#openLocal(node, local, flags, op.signal);
+    const moved = this.#tree.get(node.path);
+    const source = moved?.kind === 'moved' ? moved.source : node.path;
+    if (moved === undefined && (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs)) await this.#refreshFile(node, op.signal);
     if (this.#offline) {
       // The last open's attributes name the version whose bytes the cache holds (a listing
       // may know the same version without its ETag, which would key another cache file).
@@ -602,8 +747,8 @@ export class RemoteFs implements FileSystem {
       if (opened !== undefined) node.attrs = opened;
     }
     const fp = fingerprintOf(node.attrs);
-    const reader = await this.#data.openFile(node.path, fp, node.attrs.size);
-    this.#saveAttrs(node.path, 'open', node.attrs);
+    const reader = await this.#data.openFile(source, fp, node.attrs.size);
+    if (moved === undefined) this.#saveAttrs(node.path, 'open', node.attrs);
     // The version as the cache names it (the same version may be named more fully there).
     const version = fingerprintKey(reader.fingerprint);
     const pages = this.#pageCacheOnOpen(node, version);
@@ -618,7 +763,7 @@ export class RemoteFs implements FileSystem {
       this.#kernel?.invalidateInode(node.ino);
     }
     const fh = asFh(this.#nextFh++);
-    this.#handles.set(fh, { fh, inode: node, reader, version });
+    this.#handles.set(fh, { fh, inode: node, reader, source, local: undefined, flags, version });
     this.#inodes.handleOpened(node);
     this.#log.debug({ fh, path: node.path, debugId: reader.debugId, keepCache, directIo }, 'opened');
     return directIo ? { fh, directIo } : { fh, keepCache };
@@ -660,9 +805,22 @@ export class RemoteFs implements FileSystem {
   async read(op: OpContext, _ino: Ino, fh: Fh, offset: number, size: number): Promise<Buffer> {
     const h = this.#handles.get(fh);
     if (!h) throw new FsError(Errno.EBADF, `unknown file handle ${fh}`);
+    // A handle of the remote version reads the local one once there is one (your own writes).
+    const local = h.local ?? this.#localFileOf(h.inode);
+    if (local !== undefined) return (await this.#working(local, op.signal)).read(offset, size, op.signal);
+    if (h.reader === undefined) throw new FsError(Errno.EBADF, `file handle ${fh} has nothing to read`);
     try {
       return await h.reader.read(offset, size, op.signal);
     } catch (err) {
+      if (isNotFound(err) && h.source !== h.inode.path && h.inode.unlinked !== true) {
+        // The rename this handle's file was waiting for reached the remote meanwhile: its
+        // bytes are at the new name now (same version).
+        const old = h.reader;
+        h.reader = await this.#data.openFile(h.inode.path, old.fingerprint, old.sizeBytes);
+        h.source = h.inode.path;
+        await old.close();
+        return h.reader.read(offset, size, op.signal);
+      }
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
         h.inode.attrsAt = -Infinity;
@@ -683,36 +841,978 @@ export class RemoteFs implements FileSystem {
     this.#handles.delete(fh);
     this.#pageCacheOnClose(h.inode, h.version);
     this.#inodes.handleClosed(h.inode);
-    await h.reader.close();
+    if (h.local === undefined) {
+      await h.reader?.close();
+      return;
+    }
+    const lf = h.local;
+    lf.handles--;
+    if ((h.flags & O_ACCMODE) !== O_RDONLY) lf.writers--;
+    if (lf.dirty && lf.writers === 0) {
+      // close(2) saw flush's answer already; this catches a release without a flush.
+      await this.#commit(lf, 'background', this.#deadlineSignal()).catch((err: unknown) => this.#log.error({ err, path: lf.path }, 'close: the file could not be saved for upload; it stays in memory until unmount'));
+    }
+    await this.#settle(lf);
   }
 
-  async flush(): Promise<void> {
-    // Nothing to write back on a read-only mount.
+  // ---- Writes --------------------------------------------------------------------------
+  //
+  // A file being written is a LocalFile (local-tree.ts) with a WorkingFile: writes land there
+  // at once and reads see them. close (flush), fsync and a truncate or utimens without an
+  // open handle freeze it into a snapshot (fdatasync'ed, its directory fsync'ed) and journal
+  // a put of it, in one transaction: from then on a crash loses nothing (docs/SEMANTICS.md).
+  // The upload queue applies the journal in the background (write-back delay) or at once
+  // (fsync with --fsync remote, unmount). Names (create, mkdir, unlink, rmdir, rename of a
+  // file) are journaled changes too and show at once through the LocalTree laid over the
+  // listings; a rename of a directory and a symlink are made on the remote synchronously.
+  // Each LocalFile goes when its last handle closed and the journal has nothing of its path:
+  // its path is then the remote's again, with the version the upload made.
+
+  #writableOrThrow(): { queue: UploadQueue; journal: Journal } {
+    if (this.#queue === undefined || this.#journal === undefined) throw new FsError(Errno.EROFS);
+    return { queue: this.#queue, journal: this.#journal };
+  }
+
+  /** Bounded by the data deadline, so a writer waiting for room gets ENOSPC before the kernel gives up. */
+  #deadlineSignal(signal?: AbortSignal): AbortSignal {
+    const deadline = AbortSignal.timeout(this.#data.config.operationDeadlineMs);
+    return signal === undefined ? deadline : anySignal([signal, deadline]);
+  }
+
+  #checkName(name: string): void {
+    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError(Errno.ENAMETOOLONG);
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new FsError(Errno.EINVAL, `bad name ${JSON.stringify(name)}`);
+  }
+
+  /** The local file `node` reads and writes, if its bytes are local. */
+  #localFileOf(node: Inode): LocalFile | undefined {
+    const bound = this.#localByInode.get(node);
+    if (bound !== undefined && (node.unlinked === true || bound.path === node.path)) return bound;
+    if (node.unlinked === true) return undefined;
+    const e = this.#tree.get(node.path);
+    if (e?.kind !== 'file') return undefined;
+    this.#localByInode.set(node, e.file);
+    return e.file;
+  }
+
+  #localAttrs(lf: LocalFile): InodeAttrs {
+    return { type: 'file', size: lf.wf?.size ?? lf.size, sizeKnown: true, mtimeMs: lf.mtimeMs, exact: true };
+  }
+
+  /** The inode of a local entry of the tree (undefined for a tombstone). */
+  async #localNode(path: string, e: LocalEntry, signal: AbortSignal): Promise<Inode | undefined> {
+    const now = this.#clock.now();
+    const known = this.#inodes.byPath(path);
+    switch (e.kind) {
+      case 'gone':
+        return undefined;
+      case 'file': {
+        const attrs = this.#localAttrs(e.file);
+        const node = known ?? this.#inodes.upsert(path, attrs, now);
+        node.attrs = attrs;
+        node.attrsAt = now;
+        this.#localByInode.set(node, e.file);
+        return node;
+      }
+      case 'dir':
+        if (known !== undefined && known.attrs.type === 'dir') return known;
+        return this.#inodes.upsert(path, { type: 'dir', size: 0, sizeKnown: true, mtimeMs: this.#clock.wallNow(), exact: true }, now);
+      case 'moved': {
+        if (e.attrs === undefined) {
+          // After a restart: the bytes are at the source until the rename is applied, then here.
+          const st = await this.#remote.stat(e.source, signal).catch(async (err: unknown) => {
+            if (err instanceof RemoteError && err.kind === 'not-found') return this.#remote.stat(path, signal);
+            throw err;
+          });
+          e.attrs = exactAttrs(st, this.#mountedAtMs);
+        }
+        if (known !== undefined) {
+          known.attrs = e.attrs;
+          known.attrsAt = now;
+          return known;
+        }
+        return this.#inodes.upsert(path, e.attrs, now);
+      }
+    }
+  }
+
+  #newLocalFile(path: string, base: Base, onRemote: boolean, size: number, mtimeMs: number): LocalFile {
+    return { path, wf: undefined, opening: undefined, snapshot: undefined, kept: undefined, size, mtimeMs, base, onRemote, dirty: false, contentDirty: false, handles: 0, writers: 0, busy: 0, unlinked: false, committing: Promise.resolve(), baseReader: undefined, source: undefined };
+  }
+
+  /** Makes the remote file `node` local (a write is coming): its bytes are fetched as needed. */
+  async #makeLocal(node: Inode, signal: AbortSignal): Promise<LocalFile> {
+    this.#writableOrThrow();
+    const moved = this.#tree.get(node.path);
+    const source = moved?.kind === 'moved' ? moved.source : node.path;
+    if (moved === undefined && (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs)) await this.#refreshFile(node, signal);
+    const again = this.#localFileOf(node); // another open made it meanwhile
+    if (again !== undefined) return again;
+    const fp = fingerprintOf(node.attrs);
+    const base: Base = moved?.kind === 'moved' ? { kind: 'any' } : { kind: 'version', version: fp };
+    const lf = this.#newLocalFile(node.path, base, true, node.attrs.size, node.attrs.mtimeMs);
+    lf.source = { path: source, fingerprint: fp, size: node.attrs.size };
+    this.#tree.set(node.path, { kind: 'file', file: lf });
+    this.#localByInode.set(node, lf);
+    return lf;
+  }
+
+  /** The working file of `lf`, opened (from its snapshot, or over its remote version) on first need. */
+  async #working(lf: LocalFile, signal: AbortSignal): Promise<WorkingFile> {
+    if (lf.wf !== undefined) return lf.wf;
+    lf.opening ??= this.#openWorking(lf).then(
+      (wf) => {
+        lf.wf = wf;
+        lf.opening = undefined;
+        return wf;
+      },
+      (err: unknown) => {
+        lf.opening = undefined;
+        throw err;
+      },
+    );
+    return raceAbort(lf.opening, signal);
+  }
+
+  async #openWorking(lf: LocalFile): Promise<WorkingFile> {
+    const queue = this.#writableOrThrow().queue;
+    const space = { reserve: (bytes: number, signal: AbortSignal) => this.#data.reserveDirty(bytes, signal), release: (bytes: number) => this.#data.releaseDirty(bytes) };
+    const signal = this.#deadlineSignal();
+    if (lf.snapshot !== undefined) {
+      try {
+        return await WorkingFile.ofSnapshot({ dir: this.#data.workDir, space, size: lf.size }, lf.kept?.name === lf.snapshot ? lf.kept.path : queue.snapshotPath(lf.snapshot));
+      } catch (err) {
+        // Uploaded and deleted since: the remote version it made is the base now.
+        if ((err as { code?: unknown }).code !== 'ENOENT' || lf.source === undefined) throw err;
+        lf.snapshot = undefined;
+      }
+    }
+    const src = lf.source;
+    if (src === undefined || lf.size === 0) return WorkingFile.create({ dir: this.#data.workDir, space, size: lf.size, baseBytes: 0 }, signal);
+    return WorkingFile.create(
+      {
+        dir: this.#data.workDir,
+        space,
+        size: lf.size,
+        baseBytes: Math.min(src.size, lf.size),
+        base: async (offset, length, sig) => {
+          for (let attempt = 1; ; attempt++) {
+            const at = lf.baseReader ?? { path: src.path, reader: this.#data.openFile(src.path, src.fingerprint, src.size) };
+            lf.baseReader = at;
+            try {
+              return await (await at.reader).read(offset, length, sig);
+            } catch (err) {
+              // A rename of this file reached the remote meanwhile: its bytes are at its path now.
+              if (attempt > 1 || !isNotFound(err) || at.path === lf.path) throw err;
+              lf.baseReader = { path: lf.path, reader: this.#data.openFile(lf.path, src.fingerprint, src.size) };
+              await at.reader.then((r) => r.close(), () => undefined);
+            }
+          }
+        },
+      },
+      signal,
+    );
+  }
+
+  #openLocal(node: Inode, lf: LocalFile, flags: number, signal: AbortSignal): Promise<OpenReply> {
+    return this.#withHandle(node, lf, flags, async () => {
+      // Opened now: an open handle keeps its bytes (the snapshot's fd) whatever uploads do.
+      await this.#working(lf, signal);
+      if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
+        await (await this.#working(lf, signal)).truncate(0, this.#deadlineSignal(signal));
+        this.#changed(lf, node);
+      }
+    });
+  }
+
+  /** Counts a handle on `lf` while `prepare` runs (so nothing retires it meanwhile), then opens it. */
+  async #withHandle(node: Inode, lf: LocalFile, flags: number, prepare: () => Promise<void>): Promise<OpenReply> {
+    const writer = (flags & O_ACCMODE) !== O_RDONLY;
+    lf.handles++;
+    if (writer) lf.writers++;
+    try {
+      await prepare();
+    } catch (err) {
+      lf.handles--;
+      if (writer) lf.writers--;
+      await this.#settle(lf);
+      throw err;
+    }
+    this.#localByInode.set(node, lf);
+    const fh = asFh(this.#nextFh++);
+    this.#handles.set(fh, { fh, inode: node, reader: undefined, source: node.path, local: lf, flags, version: LOCAL_VERSION });
+    this.#inodes.handleOpened(node);
+    const pages = this.#pageCacheOnOpen(node, LOCAL_VERSION);
+    this.#log.debug({ fh, path: node.path, flags }, 'opened for local I/O');
+    return pages.directIo ? { fh, directIo: true } : { fh, keepCache: pages.keepCache };
+  }
+
+  /** `lf` changed: it needs a new snapshot, and stat shows its new size and time. */
+  #changed(lf: LocalFile, node: Inode | undefined, contentChanged = true): void {
+    lf.dirty = true;
+    if (contentChanged) {
+      lf.contentDirty = true;
+      lf.mtimeMs = this.#clock.wallNow();
+    }
+    if (node !== undefined) {
+      node.attrs = this.#localAttrs(lf);
+      node.attrsAt = this.#clock.now();
+    }
+  }
+
+  async write(op: OpContext, _ino: Ino, fh: Fh, offset: number, data: Buffer, _writeFlags?: number, _flags?: number): Promise<number> {
+    this.#writableOrThrow();
+    const h = this.#handles.get(fh);
+    if (h?.local === undefined || (h.flags & O_ACCMODE) === O_RDONLY) throw new FsError(Errno.EBADF, `file handle ${fh} is not open for writing`);
+    const lf = h.local;
+    const wf = await this.#working(lf, op.signal);
+    const signal = this.#deadlineSignal(op.signal);
+    await wf.write((h.flags & O_APPEND) !== 0 ? wf.size : offset, data, signal);
+    this.#changed(lf, h.inode);
+    return data.length;
+  }
+
+  async flush(op: OpContext, _ino: Ino, fh: Fh): Promise<void> {
+    const lf = this.#handles.get(fh)?.local;
+    if (lf !== undefined && lf.dirty) await this.#commit(lf, 'background', this.#deadlineSignal(op.signal));
+  }
+
+  /**
+   * fsync: the file's bytes are in a journaled snapshot when it returns (durable in the cache);
+   * with --fsync remote it also waits for the upload and reports its failure.
+   */
+  async fsync(op: OpContext, _ino: Ino, fh: Fh): Promise<void> {
+    const h = this.#handles.get(fh);
+    if (h === undefined) throw new FsError(Errno.EBADF);
+    if (this.#queue === undefined) return;
+    const remote = this.#fsyncMode === 'remote';
+    const lf = h.local ?? this.#localFileOf(h.inode);
+    if (lf !== undefined && !lf.unlinked) await this.#commit(lf, remote ? 'foreground' : 'background', this.#deadlineSignal(op.signal));
+    if (!remote || h.inode.unlinked === true) return;
+    try {
+      await this.#queue.waitFor(h.inode.path, op.signal);
+    } catch (err) {
+      if (err instanceof UploadFailedError) throw new FsError(Errno.EIO, `upload of ${err.path} failed: ${err.message}`, { cause: err, level: 'warn' });
+      throw err;
+    }
+  }
+
+  async fsyncdir(): Promise<void> {
+    // Names are journaled when the op returns (synchronous=FULL): nothing more to make durable.
+  }
+
+  /** Freezes `lf` into a snapshot and journals its put; one at a time per file. */
+  #commit(lf: LocalFile, priority: Priority, signal: AbortSignal): Promise<void> {
+    lf.busy++;
+    const run = lf.committing.then(() => this.#snapshot(lf, priority, signal)).finally(() => lf.busy--);
+    lf.committing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Nothing holds `lf` (no handle, no snapshot being made, no unsaved change). */
+  #idle(lf: LocalFile): boolean {
+    return lf.handles === 0 && lf.busy === 0 && lf.opening === undefined && !lf.dirty;
+  }
+
+  async #snapshot(lf: LocalFile, priority: Priority, signal: AbortSignal): Promise<void> {
+    if (!lf.dirty || lf.unlinked) return;
+    const { queue, journal } = this.#writableOrThrow();
+    const tail = journal.tailOf(lf.path);
+    if (!lf.contentDirty && lf.snapshot !== undefined && tail?.kind === 'put' && tail.snapshot?.name === lf.snapshot && tail.state !== 'uploading') {
+      // Only the time changed and the pending put still holds these bytes: journal it again.
+      lf.dirty = false;
+      queue.put(lf.path, { name: lf.snapshot, sizeBytes: tail.snapshot.sizeBytes, mtimeMs: lf.mtimeMs }, lf.base, priority);
+      return;
+    }
+    const wf = await this.#working(lf, signal);
+    lf.dirty = false;
+    lf.contentDirty = false;
+    const name = queue.newSnapshotName();
+    const path = queue.snapshotPath(name);
+    let size: number;
+    try {
+      size = await wf.freeze(path, lf.writers === 0, signal);
+      this.#snapshotBytes.set(name, size);
+      await syncDir(this.#data.snapshotDir);
+    } catch (err) {
+      lf.dirty = true;
+      lf.contentDirty = true;
+      if (this.#snapshotBytes.has(name)) this.#releaseSnapshot(name);
+      await fsp.rm(path, { force: true });
+      throw err;
+    }
+    if (lf.unlinked) {
+      // Removed while it was frozen: nothing to upload.
+      this.#releaseSnapshot(name);
+      await fsp.rm(path, { force: true });
+      return;
+    }
+    // Linked before it is journaled: once journaled, the queue may upload and delete it.
+    const previous = lf.kept;
+    await this.#keep(lf, name, path, size);
+    try {
+      queue.put(lf.path, { name, sizeBytes: size, mtimeMs: lf.mtimeMs }, lf.base, priority);
+    } catch (err) {
+      const kept = lf.kept;
+      lf.kept = previous;
+      if (kept !== previous) await this.#dropKept(kept);
+      this.#releaseSnapshot(name);
+      await fsp.rm(path, { force: true });
+      throw err;
+    }
+    this.#snapshotOwner.set(name, lf);
+    lf.snapshot = name;
+    if (previous !== lf.kept) await this.#dropKept(previous);
+    lf.size = size;
+    lf.onRemote = true;
+  }
+
+  #releaseSnapshot(name: string): void {
+    const bytes = this.#snapshotBytes.get(name);
+    if (bytes === undefined) return;
+    this.#snapshotBytes.delete(name);
+    const owner = this.#snapshotOwner.get(name);
+    this.#snapshotOwner.delete(name);
+    // Still on disk through the owner's own link: counted until that goes.
+    if (owner?.kept?.name === name) owner.kept.ownsBytes = true;
+    else this.#data.releaseDirty(bytes);
+  }
+
+  /** Links snapshot `name` into the work dir for `lf` (the caller drops the older link). */
+  async #keep(lf: LocalFile, name: string, snapshotPath: string, bytes: number): Promise<void> {
+    const path = join(this.#data.workDir, `k-${name}`);
+    try {
+      await fsp.link(snapshotPath, path);
+    } catch (err) {
+      // Without the link the bytes are read from the snapshot, or once uploaded from the remote.
+      this.#log.debug({ err, path: lf.path }, 'could not link the snapshot');
+      return;
+    }
+    lf.kept = { name, path, ownsBytes: false, bytes };
+  }
+
+  async #dropKept(kept: LocalFile['kept']): Promise<void> {
+    if (kept === undefined) return;
+    await fsp.rm(kept.path, { force: true });
+    if (kept.ownsBytes) this.#data.releaseDirty(kept.bytes);
+  }
+
+  /**
+   * After a handle closed: a local file nobody has open goes, or parks (its working file
+   * closed, its bytes in the journaled snapshot) while its upload is pending.
+   */
+  async #settle(lf: LocalFile): Promise<void> {
+    if (lf.handles > 0 || lf.busy > 0 || lf.opening !== undefined) return;
+    if (lf.unlinked) {
+      await this.#closeLocal(lf);
+      return;
+    }
+    if (lf.dirty) return; // a snapshot failed: kept (in memory) for the next close, fsync or unmount
+    if (this.#journal?.touches(lf.path) === true) {
+      const wf = lf.wf;
+      if (wf === undefined) return;
+      lf.wf = undefined;
+      lf.size = wf.size;
+      if (!wf.frozen && lf.snapshot === undefined) lf.size = lf.source?.size ?? lf.size;
+      await wf.close();
+      return;
+    }
+    await this.#retire(lf);
+  }
+
+  async #closeLocal(lf: LocalFile): Promise<void> {
+    const wf = lf.wf;
+    lf.wf = undefined;
+    const kept = lf.kept;
+    lf.kept = undefined;
+    await this.#dropKept(kept);
+    const reader = lf.baseReader;
+    lf.baseReader = undefined;
+    await wf?.close();
+    if (reader !== undefined) await reader.reader.then((r) => r.close(), () => undefined);
+  }
+
+  /**
+   * `lf`'s path is the remote's again: the version its last upload made (or its base). The
+   * tree entry, the inode and the listing change in one synchronous step (a lookup in between
+   * would find the name nowhere); the files are closed after.
+   */
+  async #retire(lf: LocalFile): Promise<void> {
+    const e = this.#tree.get(lf.path);
+    if (e?.kind === 'file' && e.file === lf) this.#tree.delete(lf.path);
+    const node = this.#inodes.byPath(lf.path);
+    if (node !== undefined) this.#localByInode.delete(node);
+    if (lf.base.kind === 'version') {
+      const v = lf.base.version;
+      const attrs = exactAttrs({ type: 'file', ...v }, lf.mtimeMs);
+      if (node !== undefined) {
+        node.attrs = attrs;
+        node.attrsAt = this.#clock.now();
+      }
+      this.#patchListing(lf.path, { name: nameOf(lf.path), type: 'file', size: v.size, ...(v.mtimeMs !== undefined ? { mtimeMs: v.mtimeMs } : {}), ...(v.etag !== undefined ? { etag: v.etag } : {}) });
+    } else if (node !== undefined) {
+      node.attrsAt = -Infinity;
+    }
+    await this.#closeLocal(lf);
+  }
+
+  /** Sets (or with undefined removes) one name in the cached listing of its directory. */
+  #patchListing(path: string, entry: RemoteEntry | undefined): void {
+    const dir = parentOf(path);
+    this.#dirEpochs.set(dir, (this.#dirEpochs.get(dir) ?? 0) + 1);
+    const listing = this.#listings.get(dir);
+    if (listing === undefined) return;
+    const name = nameOf(path);
+    const had = listing.entries.has(name);
+    if (entry === undefined) {
+      if (!had) return;
+      listing.entries.delete(name);
+      listing.names = listing.names.filter((n) => n !== name);
+      this.#listedEntries--;
+      return;
+    }
+    listing.entries.set(name, entry);
+    if (!had) {
+      listing.names.push(name);
+      this.#listedEntries++;
+    }
+  }
+
+  /** What the queue reports done: the local entry of the path goes once nothing of it is pending. */
+  #afterUpload(row: JournalRow, outcome: Outcome): void {
+    try {
+      this.#afterUploadUnsafe(row, outcome);
+    } catch (err) {
+      this.#log.error({ err, path: row.path, change: row.kind }, 'bookkeeping after an upload failed');
+    }
+  }
+
+  #afterUploadUnsafe(row: JournalRow, outcome: Outcome): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    const path = row.path;
+    const e = this.#tree.get(path);
+    switch (row.kind) {
+      case 'put': {
+        if (outcome.kind !== 'written') return;
+        const version = outcome.version;
+        // The file these bytes came from (it may have moved or been removed since).
+        const owner = row.snapshot !== undefined ? this.#snapshotOwner.get(row.snapshot.name) : undefined;
+        const lf = owner ?? (e?.kind === 'file' ? e.file : undefined);
+        if (lf !== undefined) {
+          lf.source = { path, fingerprint: version, size: version.size };
+          if (lf.path === path) lf.base = { kind: 'version', version };
+          if (this.#idle(lf) && !lf.unlinked && !journal.touches(lf.path)) void this.#retire(lf);
+        }
+        if (lf === undefined || lf.path !== path) {
+          this.#patchListing(path, { name: nameOf(path), type: 'file', size: version.size, ...(version.mtimeMs !== undefined ? { mtimeMs: version.mtimeMs } : {}), ...(version.etag !== undefined ? { etag: version.etag } : {}) });
+        }
+        return;
+      }
+      case 'delete':
+      case 'rmdir':
+        if (e?.kind === 'gone' && !journal.touches(path)) {
+          this.#tree.delete(path);
+          this.#patchListing(path, undefined);
+          if (row.kind === 'rmdir') this.#dropListing(path);
+        }
+        return;
+      case 'mkdir':
+        if (e?.kind === 'dir') {
+          e.created = false;
+          if (!this.#listings.has(path)) this.#keepListing(path, toListing([], this.#clock.now()));
+          if (!journal.touches(path)) {
+            this.#tree.delete(path);
+            this.#patchListing(path, { name: nameOf(path), type: 'dir' });
+          }
+        }
+        return;
+      case 'rename': {
+        const from = row.fromPath;
+        if (from === undefined) return;
+        const movedVersion = outcome.kind === 'moved' ? outcome.version : undefined;
+        const settled: LocalFile[] = [];
+        for (const entry of this.#tree.values()) {
+          if (entry.kind === 'moved' && entry.source === from) entry.source = path;
+          if (entry.kind === 'file' && entry.file.source?.path === from) {
+            const lf = entry.file;
+            const src = lf.source as NonNullable<LocalFile['source']>;
+            lf.source = { ...src, path };
+            if (lf.path === path) lf.base = { kind: 'version', version: movedVersion ?? src.fingerprint };
+            settled.push(lf);
+          }
+        }
+        for (const lf of settled) if (this.#idle(lf) && !lf.unlinked && !journal.touches(lf.path)) void this.#retire(lf);
+        if (e?.kind === 'moved' && !journal.touches(path)) {
+          this.#tree.delete(path);
+          const attrs = e.attrs;
+          const version = outcome.kind === 'moved' ? outcome.version : undefined;
+          const size = version?.size ?? attrs?.size;
+          if (size !== undefined) {
+            const mtimeMs = version?.mtimeMs ?? attrs?.remoteMtimeMs;
+            const etag = version?.etag ?? attrs?.etag;
+            this.#patchListing(path, { name: nameOf(path), type: attrs?.type ?? 'file', size, ...(mtimeMs !== undefined ? { mtimeMs } : {}), ...(etag !== undefined ? { etag } : {}) });
+          } else this.#dropListing(parentOf(path));
+        } else if (e === undefined) {
+          this.#dropListing(parentOf(path));
+        }
+        const f = this.#tree.get(from);
+        if (f?.kind === 'gone' && !journal.touches(from)) {
+          this.#tree.delete(from);
+          this.#patchListing(from, undefined);
+        }
+        return;
+      }
+    }
+  }
+
+  /** A put lost to a newer remote version: theirs stays at the path, ours went to `conflictPath`. */
+  #afterConflict(row: JournalRow, conflictPath: string): void {
+    this.#log.warn({ path: row.path, conflictPath }, 'the remote changed while a local change was pending: both kept, ours under the conflict name');
+    const e = this.#tree.get(row.path);
+    if (e?.kind === 'file' && this.#idle(e.file) && this.#journal?.touches(row.path) !== true) {
+      this.#tree.delete(row.path);
+      void this.#closeLocal(e.file);
+    }
+    this.#dropListing(parentOf(row.path));
+    this.#dirEpochs.set(parentOf(row.path), (this.#dirEpochs.get(parentOf(row.path)) ?? 0) + 1);
+    const node = this.#inodes.byPath(row.path);
+    if (node !== undefined) {
+      node.attrsAt = -Infinity;
+      this.#localByInode.delete(node);
+      this.#kernel?.invalidateInode(node.ino);
+    }
+    const dir = this.#inodes.byPath(parentOf(row.path));
+    if (dir !== undefined) this.#kernel?.invalidateEntry(dir.ino, nameOf(conflictPath));
+  }
+
+  /** Rebuilds the local tree from the journal: what a previous mount had not uploaded yet. */
+  #recover(): void {
+    const journal = this.#journal;
+    if (journal === undefined) return;
+    for (const row of journal.pending()) {
+      switch (row.kind) {
+        case 'put': {
+          const snap = row.snapshot;
+          if (snap === undefined) break;
+          const lf = this.#newLocalFile(row.path, row.base, true, snap.sizeBytes, snap.mtimeMs);
+          lf.snapshot = snap.name;
+          const keep = join(this.#data.workDir, `k-${snap.name}`);
+          try {
+            linkSync(this.#writableOrThrow().queue.snapshotPath(snap.name), keep);
+            lf.kept = { name: snap.name, path: keep, ownsBytes: false, bytes: snap.sizeBytes };
+          } catch (err) {
+            this.#log.warn({ err, path: row.path }, 'a journaled snapshot is missing: its upload will fail and say so');
+          }
+          this.#tree.set(row.path, { kind: 'file', file: lf });
+          this.#snapshotBytes.set(snap.name, snap.sizeBytes);
+          this.#snapshotOwner.set(snap.name, lf);
+          this.#data.adoptDirty(snap.sizeBytes);
+          break;
+        }
+        case 'delete':
+        case 'rmdir':
+          this.#tree.set(row.path, { kind: 'gone' });
+          break;
+        case 'mkdir':
+          this.#tree.set(row.path, { kind: 'dir', created: true });
+          break;
+        case 'rename': {
+          const from = row.fromPath;
+          if (from === undefined) break;
+          const e = this.#tree.get(from);
+          if (e?.kind === 'file') {
+            e.file.path = row.path;
+            this.#tree.set(row.path, e);
+          } else if (e?.kind === 'moved') this.#tree.set(row.path, { kind: 'moved', source: e.source, attrs: e.attrs });
+          else this.#tree.set(row.path, { kind: 'moved', source: from, attrs: undefined });
+          this.#tree.set(from, { kind: 'gone' });
+          break;
+        }
+      }
+    }
+    if (this.#tree.size > 0) this.#log.info({ localEntries: this.#tree.size, snapshots: this.#snapshotBytes.size }, 'resuming local changes not uploaded yet');
+  }
+
+  async create(op: OpContext, parent: Ino, name: string, _mode: number, flags: number, _umask?: number): Promise<{ entry: EntryOut; open: OpenReply }> {
+    this.#writableOrThrow();
+    this.#checkName(name);
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const dir = this.#dirInode(parent);
+      if (dir.unlinked === true) throw new FsError(Errno.ENOENT, 'the directory was removed');
+      const existing = await this.#resolve(parent, name, op.signal);
+      if (existing !== undefined) {
+        if ((flags & O_EXCL) !== 0) throw new FsError(Errno.EEXIST);
+        if (existing.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
+        const open = await this.open(op, existing.ino, flags);
+        return { entry: this.#entry(existing), open };
+      }
+      const node = this.#createFile(dir, name);
+      const lf = this.#localFileOf(node) as LocalFile;
+      const open = await this.#openLocal(node, lf, flags & ~O_TRUNC, op.signal);
+      return { entry: this.#entry(node), open };
+    } finally {
+      unlock();
+    }
+  }
+
+  /** A new empty local file `name` in `dir` (to be journaled at its first snapshot). */
+  #createFile(dir: Inode, name: string): Inode {
+    const journal = this.#writableOrThrow().journal;
+    const path = joinPath(dir.path, name);
+    // Behind a pending change of the path (a delete), the journal knows the remote's version.
+    const pending = journal.touches(path);
+    const lf = this.#newLocalFile(path, { kind: 'absent' }, pending, 0, this.#clock.wallNow());
+    this.#changed(lf, undefined);
+    this.#tree.set(path, { kind: 'file', file: lf });
+    this.#inodes.detach(path);
+    const node = this.#inodes.upsert(path, this.#localAttrs(lf), this.#clock.now());
+    this.#localByInode.set(node, lf);
+    this.#touchDir(dir);
+    return node;
+  }
+
+  #touchDir(dir: Inode): void {
+    if (dir.ino !== ROOT_INO) dir.attrs = { ...dir.attrs, mtimeMs: this.#clock.wallNow() };
+  }
+
+  async mknod(op: OpContext, parent: Ino, name: string, mode: number): Promise<EntryOut> {
+    this.#writableOrThrow();
+    if ((mode & S_IFMT) !== S_IFREG) throw new FsError(Errno.EPERM, 'only regular files can be made here');
+    this.#checkName(name);
+    const unlock = await this.#names.lock(op.signal);
+    let node: Inode;
+    try {
+      const dir = this.#dirInode(parent);
+      if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
+      node = this.#createFile(dir, name);
+    } finally {
+      unlock();
+    }
+    const lf = this.#localFileOf(node) as LocalFile;
+    await this.#commit(lf, 'background', this.#deadlineSignal(op.signal));
+    await this.#settle(lf);
+    return this.#entry(node);
+  }
+
+  async mkdir(op: OpContext, parent: Ino, name: string, _mode?: number, _umask?: number): Promise<EntryOut> {
+    const { queue, journal } = this.#writableOrThrow();
+    this.#checkName(name);
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const dir = this.#dirInode(parent);
+      if (dir.unlinked === true) throw new FsError(Errno.ENOENT, 'the directory was removed');
+      if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
+      const path = joinPath(dir.path, name);
+      queue.mkdir(path);
+      // A pending rmdir that never ran cancels out: the remote still has the directory.
+      if (journal.touches(path)) this.#tree.set(path, { kind: 'dir', created: true });
+      else this.#tree.delete(path);
+      this.#inodes.detach(path);
+      const node = this.#inodes.upsert(path, { type: 'dir', size: 0, sizeKnown: true, mtimeMs: this.#clock.wallNow(), exact: true }, this.#clock.now());
+      this.#touchDir(dir);
+      return this.#entry(node);
+    } finally {
+      unlock();
+    }
+  }
+
+  async unlink(op: OpContext, parent: Ino, name: string): Promise<void> {
+    const { queue, journal } = this.#writableOrThrow();
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const dir = this.#dirInode(parent);
+      const node = await this.#resolve(parent, name, op.signal);
+      if (node === undefined) throw new FsError(Errno.ENOENT);
+      if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
+      const path = node.path;
+      const lf = this.#localFileOf(node);
+      if (lf !== undefined) {
+        if (lf.onRemote || journal.touches(path)) queue.delete(path, lf.base);
+        lf.unlinked = true;
+        lf.dirty = false;
+      } else {
+        const e = this.#tree.get(path);
+        const base: Base = e?.kind === 'moved' || node.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(node.attrs) };
+        queue.delete(path, base);
+      }
+      if (journal.touches(path)) this.#tree.set(path, { kind: 'gone' });
+      else this.#tree.delete(path);
+      this.#inodes.detach(path);
+      this.#touchDir(dir);
+      if (lf !== undefined && lf.handles === 0) await this.#closeLocal(lf);
+    } finally {
+      unlock();
+    }
+  }
+
+  async rmdir(op: OpContext, parent: Ino, name: string): Promise<void> {
+    const { queue, journal } = this.#writableOrThrow();
+    if (name === '.') throw new FsError(Errno.EINVAL);
+    if (name === '..') throw new FsError(Errno.ENOTEMPTY);
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const dir = this.#dirInode(parent);
+      const node = await this.#resolve(parent, name, op.signal);
+      if (node === undefined) throw new FsError(Errno.ENOENT);
+      if (node.attrs.type !== 'dir') throw new FsError(Errno.ENOTDIR);
+      const path = node.path;
+      // Empty as the remote has it now, not as a listing of dirTtl ago.
+      if (!this.#tree.createdHere(path)) this.#dropListing(path);
+      if ((await this.#list(node.ino, op.signal)).length > 0) throw new FsError(Errno.ENOTEMPTY);
+      queue.rmdir(path);
+      if (journal.touches(path)) this.#tree.set(path, { kind: 'gone' });
+      else this.#tree.delete(path);
+      this.#dropListing(path);
+      this.#inodes.detach(path);
+      this.#touchDir(dir);
+    } finally {
+      unlock();
+    }
+  }
+
+  async rename(op: OpContext, parent: Ino, name: string, newParent: Ino, newName: string, flags: number): Promise<void> {
+    const { queue, journal } = this.#writableOrThrow();
+    if ((flags & RENAME_EXCHANGE) !== 0) throw new FsError(Errno.EINVAL, 'RENAME_EXCHANGE cannot be atomic on a remote');
+    if ((flags & ~RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EINVAL, 'unsupported rename flags');
+    this.#checkName(newName);
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const fromDir = this.#dirInode(parent);
+      const toDir = this.#dirInode(newParent);
+      if (toDir.unlinked === true) throw new FsError(Errno.ENOENT, 'the target directory was removed');
+      const src = await this.#resolve(parent, name, op.signal);
+      if (src === undefined) throw new FsError(Errno.ENOENT);
+      const from = src.path;
+      const to = joinPath(toDir.path, newName);
+      if (from === to) return;
+      const dst = await this.#resolve(newParent, newName, op.signal);
+      if (dst !== undefined && (flags & RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EEXIST);
+      const srcDir = src.attrs.type === 'dir';
+      if (srcDir && to.startsWith(`${from}/`)) throw new FsError(Errno.EINVAL, 'cannot move a directory into itself');
+      if (dst !== undefined) {
+        const dstDir = dst.attrs.type === 'dir';
+        if (srcDir && !dstDir) throw new FsError(Errno.ENOTDIR);
+        if (!srcDir && dstDir) throw new FsError(Errno.EISDIR);
+        if (dstDir && (await this.#list(dst.ino, op.signal)).length > 0) throw new FsError(Errno.ENOTEMPTY);
+      }
+      if (srcDir) {
+        await this.#renameDir(from, to, (flags & RENAME_NOREPLACE) !== 0, op.signal);
+      } else {
+        const lf = this.#localFileOf(src);
+        const dstLf = dst !== undefined ? this.#localFileOf(dst) : undefined;
+        const targetBase: Base = dst === undefined ? { kind: 'absent' } : dstLf !== undefined ? dstLf.base : this.#tree.get(to)?.kind === 'moved' || dst.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(dst.attrs) };
+        const srcEntry = this.#tree.get(from);
+        if (lf !== undefined && !lf.onRemote && !journal.touches(from)) {
+          // Never saved: nothing on the remote moves; it replaces what is at `to` when saved.
+          lf.base = targetBase;
+          lf.onRemote = dst !== undefined && (dstLf === undefined || dstLf.onRemote || journal.touches(to));
+        } else {
+          // The bytes not fetched yet must be fetched before the remote moves them away.
+          if (lf?.wf !== undefined && lf.wf.missingBytes > 0) await lf.wf.complete(this.#deadlineSignal(op.signal));
+          queue.rename(from, to, targetBase);
+        }
+        // The tree follows the journal in the same synchronous step (no await in between: the
+        // queue may apply the rename and report it at the next turn).
+        if (dstLf !== undefined) {
+          dstLf.unlinked = true;
+          dstLf.dirty = false;
+        }
+        this.#inodes.move(from, to);
+        this.#tree.delete(to);
+        if (lf !== undefined) {
+          lf.path = to;
+          this.#tree.set(to, { kind: 'file', file: lf });
+        } else {
+          this.#tree.set(to, { kind: 'moved', source: srcEntry?.kind === 'moved' ? srcEntry.source : from, attrs: src.attrs });
+        }
+        if (journal.touches(from)) this.#tree.set(from, { kind: 'gone' });
+        else this.#tree.delete(from);
+        if (dstLf !== undefined && dstLf.handles === 0) await this.#closeLocal(dstLf);
+      }
+      this.#touchDir(fromDir);
+      this.#touchDir(toDir);
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * A directory moves on the remote at once (its contents move with it there): what is
+   * pending under either name is uploaded first; open or unsaved files under them are EBUSY.
+   */
+  async #renameDir(from: string, to: string, noReplace: boolean, signal: AbortSignal): Promise<void> {
+    const queue = this.#writableOrThrow().queue;
+    const localUnder = (): boolean => [from, to].some((p) => this.#tree.has(p) || this.#tree.hasBelow(p));
+    if (localUnder()) {
+      await queue.waitFor(undefined, this.#deadlineSignal(signal)).catch((err: unknown) => this.#log.info({ err, from, to }, 'rename of a directory: pending changes did not all reach the remote'));
+      if (localUnder()) throw new FsError(Errno.EBUSY, `changes under ${from} or ${to} are not on the remote yet (open files, or uploads failing)`);
+    }
+    if (this.#remote.rename === undefined) throw new FsError(Errno.EROFS);
+    await this.#remote.rename(from, to, { signal: this.#deadlineSignal(signal), noReplace });
+    this.#inodes.move(from, to);
+    for (const p of [...this.#listings.keys()]) {
+      if (p === from || p === to || p.startsWith(`${from}/`) || p.startsWith(`${to}/`)) this.#dropListing(p);
+    }
+    for (const p of [from, to]) {
+      this.#dropListing(parentOf(p));
+      this.#dirEpochs.set(parentOf(p), (this.#dirEpochs.get(parentOf(p)) ?? 0) + 1);
+    }
+  }
+
+  async symlink(op: OpContext, parent: Ino, name: string, target: string): Promise<EntryOut> {
+    const queue = this.#writableOrThrow().queue;
+    if (this.#remote.capabilities.symlinks !== true || this.#remote.symlink === undefined) throw new FsError(Errno.EPERM, `${this.#remote.id} has no symlinks`);
+    this.#checkName(name);
+    if (target === '') throw new FsError(Errno.ENOENT);
+    const unlock = await this.#names.lock(op.signal);
+    try {
+      const dir = this.#dirInode(parent);
+      if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
+      const path = joinPath(dir.path, name);
+      // Made on the remote at once: what is pending there (its directory, a delete of the name) goes first.
+      if (this.#tree.createdHere(dir.path) || this.#tree.has(path)) await queue.waitFor(undefined, this.#deadlineSignal(op.signal));
+      await this.#remote.symlink(target, path, { signal: this.#deadlineSignal(op.signal) });
+      this.#tree.delete(path);
+      this.#inodes.detach(path);
+      const attrs: InodeAttrs = { type: 'symlink', size: Buffer.byteLength(target), sizeKnown: true, mtimeMs: this.#clock.wallNow(), exact: true };
+      const node = this.#inodes.upsert(path, attrs, this.#clock.now());
+      this.#patchListing(path, { name, type: 'symlink', size: attrs.size });
+      this.#touchDir(dir);
+      return this.#entry(node);
+    } finally {
+      unlock();
+    }
+  }
+
+  async link(): Promise<EntryOut> {
+    this.#writableOrThrow();
+    throw new FsError(Errno.EPERM, 'hard links are not supported');
+  }
+
+  async setattr(op: OpContext, ino: Ino, a: SetattrIn): Promise<AttrOut> {
+    this.#writableOrThrow();
+    const node = this.#inode(ino);
+    const c = this.#config;
+    if ((a.uid !== undefined && a.uid !== c.uid) || (a.gid !== undefined && a.gid !== c.gid)) throw new FsError(Errno.EPERM);
+    const changes = a.size !== undefined || a.mtime !== undefined || a.atime !== undefined || a.mode !== undefined;
+    if (!changes) return { attrTtlMs: c.attrTtlMs, attr: this.#attr(node) };
+    const signal = this.#deadlineSignal(op.signal);
+    if (a.size !== undefined) {
+      if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
+      if (node.attrs.type !== 'file') throw new FsError(Errno.EINVAL);
+      const lf = this.#localFileOf(node) ?? (await this.#makeLocal(node, op.signal));
+      await this.#withLocal(lf, async () => {
+        await (await this.#working(lf, signal)).truncate(a.size as number, signal);
+        this.#changed(lf, node);
+      }, signal);
+    }
+    if (a.mtime !== undefined) await this.#setMtime(node, a.mtime === 'now' ? this.#clock.wallNow() : a.mtime, signal);
+    // Modes: no remote keeps them (capabilities.modes); chmod is accepted and shows no change
+    // (docs/SEMANTICS.md), so tar, cp -p and rsync do not fail.
+    return { attrTtlMs: c.attrTtlMs, attr: this.#attr(node) };
+  }
+
+  /**
+   * Runs a change of `lf` holding a handle on it; without another handle open (truncate(2),
+   * utimes(2)) the change is snapshotted and journaled before the call returns.
+   */
+  async #withLocal(lf: LocalFile, change: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    lf.handles++;
+    try {
+      await change();
+    } finally {
+      lf.handles--;
+    }
+    if (lf.handles === 0) {
+      await this.#commit(lf, 'background', signal);
+      await this.#settle(lf);
+    }
+  }
+
+  async #setMtime(node: Inode, mtimeMs: number, signal: AbortSignal): Promise<void> {
+    const lf = this.#localFileOf(node);
+    if (lf !== undefined) {
+      await this.#withLocal(lf, async () => {
+        lf.mtimeMs = mtimeMs;
+        this.#changed(lf, node, false);
+      }, signal);
+      return;
+    }
+    if (this.#remote.capabilities.mtimes === true && this.#remote.setMtime !== undefined && !this.#tree.has(node.path) && node.ino !== ROOT_INO) {
+      const st = await this.#remote.setMtime(node.path, mtimeMs, { signal });
+      node.attrs = exactAttrs(st, mtimeMs);
+      node.attrsAt = this.#clock.now();
+      if (node.attrs.type !== 'dir') this.#patchListing(node.path, { name: nameOf(node.path), type: node.attrs.type, size: st.size, ...(st.mtimeMs !== undefined ? { mtimeMs: st.mtimeMs } : {}), ...(st.etag !== undefined ? { etag: st.etag } : {}) });
+      return;
+    }
+    // Not kept by the remote (or not there yet): shown until the next refresh.
+    node.attrs = { ...node.attrs, mtimeMs };
+  }
+
+  async fallocate(op: OpContext, ino: Ino, fh: Fh, offset: number, length: number, mode: number): Promise<void> {
+    this.#writableOrThrow();
+    if (mode !== 0) throw new FsError(Errno.EOPNOTSUPP);
+    if (length <= 0 || offset < 0) throw new FsError(Errno.EINVAL);
+    const h = this.#handles.get(fh);
+    if (h?.local === undefined || (h.flags & O_ACCMODE) === O_RDONLY) throw new FsError(Errno.EBADF);
+    const wf = await this.#working(h.local, op.signal);
+    if (offset + length > wf.size) {
+      await wf.truncate(offset + length, this.#deadlineSignal(op.signal));
+      this.#changed(h.local, this.#inode(ino));
+    }
+  }
+
+  async setxattr(): Promise<void> {
+    this.#writableOrThrow();
+    throw new FsError(Errno.EOPNOTSUPP, 'extended attributes are not kept');
+  }
+
+  async removexattr(): Promise<void> {
+    this.#writableOrThrow();
+    throw new FsError(Errno.EOPNOTSUPP, 'extended attributes are not kept');
   }
 
   async statfs(): Promise<StatfsOut> {
-    return { blocks: 0, bfree: 0, bavail: 0, files: this.#inodes.size, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+    const files = this.#inodes.size;
+    if (!this.writable) return { blocks: 0, bfree: 0, bavail: 0, files, ffree: 0, bsize: 4096, namelen: NAME_MAX, frsize: 4096 };
+    // What can be written before writers wait for uploads: the cache cap less the bytes not
+    // uploaded yet (clean cached bytes are evicted for writes).
+    const cap = this.#data.config.cacheCapBytes;
+    const free = Math.max(0, cap - this.#data.dirtyBytes);
+    return { blocks: Math.floor(cap / 4096), bfree: Math.floor(free / 4096), bavail: Math.floor(free / 4096), files, ffree: 1_000_000, bsize: 4096, namelen: NAME_MAX, frsize: 4096 };
   }
 
   async access(_op: OpContext, ino: Ino, mask: number): Promise<void> {
     this.#inode(ino);
-    if (mask & W_OK) throw new FsError(Errno.EROFS);
+    if (mask & W_OK && !this.writable) throw new FsError(Errno.EROFS);
   }
 
-  // Read-only until the write path lands: each op that would change the tree answers EROFS.
-  readonly setattr = readOnly;
-  readonly mknod = readOnly;
-  readonly mkdir = readOnly;
-  readonly unlink = readOnly;
-  readonly rmdir = readOnly;
-  readonly rename = readOnly;
-  readonly link = readOnly;
-  readonly symlink = readOnly;
-  readonly create = readOnly;
-  readonly write = readOnly;
-  readonly setxattr = readOnly;
-  readonly removexattr = readOnly;
-  readonly fallocate = readOnly;
+  /** Changes not on the remote yet (journal rows), for status and unmount. */
+  pendingUploads(): JournalRow[] {
+    return this.#queue?.pending() ?? [];
+  }
+
+  /**
+   * Unmount: every dirty file is snapshotted and journaled, then the queue uploads for up to
+   * `timeoutMs`; what is left stays journaled for the next mount, and is returned.
+   */
+  async drain(timeoutMs: number): Promise<JournalRow[]> {
+    const queue = this.#queue;
+    if (queue === undefined) return [];
+    await this.#saveAll();
+    return queue.drain(timeoutMs);
+  }
+
+  /** Snapshots every dirty file (unmount); a failure is logged: those writes are lost. */
+  async #saveAll(): Promise<void> {
+    await Promise.all(
+      this.#tree.files().filter((lf) => lf.dirty && !lf.unlinked).map((lf) =>
+        this.#commit(lf, 'foreground', this.#deadlineSignal()).catch((err: unknown) => this.#log.error({ err, path: lf.path }, 'unmount: a written file could not be saved for upload; its unsaved writes are lost')),
+      ),
+    );
+  }
 
   /** References the kernel holds on `ino` (undefined once it is forgotten). */
   lookupCount(ino: Ino): bigint | undefined {
@@ -863,8 +1963,27 @@ export class RemoteFs implements FileSystem {
     return node === undefined ? undefined : `/${node.path}`;
   }
 
-  /** Closes every open handle (unmount). */
+  /**
+   * Unmount (after the kernel let go, so nothing new is written): closes every open handle
+   * (saving what is dirty), uploads what is pending for up to the drain timeout, stops the
+   * upload queue (what it has not uploaded stays journaled for the next mount, and is logged
+   * and kept in `leftPending`) and closes the local files.
+   */
   async close(): Promise<void> {
     await Promise.all([...this.#handles.keys()].map((fh) => this.#closeHandle(fh)));
+    if (this.#queue !== undefined) {
+      const pending = await this.drain(this.#drainTimeoutMs);
+      this.#leftPending = pending;
+      if (pending.length > 0) {
+        this.#log.warn({ pending: pending.length, paths: pending.slice(0, 50).map((r) => `${r.kind} /${r.path}${r.lastError !== undefined ? ` (${r.lastError})` : ''}`) }, 'unmount: changes not on the remote yet stay journaled; the next mount of this remote with this cache dir uploads them');
+      }
+      await this.#queue.close();
+    }
+    await Promise.all(this.#tree.files().map((lf) => this.#closeLocal(lf)));
+  }
+
+  /** What was still pending at close (empty before close, or when everything was uploaded). */
+  get leftPending(): readonly JournalRow[] {
+    return this.#leftPending;
   }
 }

@@ -30,9 +30,9 @@
 // deleting an evicted object; never across remote I/O and never while waiting for a
 // CacheFile to close.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AbortedError, Deferred, Mutex, TaskGroup, anySignal } from '../base/async.js';
+import { AbortedError, Deferred, Mutex, TaskGroup, anySignal, raceAbort } from '../base/async.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Range } from '../base/range-set.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
@@ -94,6 +94,9 @@ interface FileEntry {
 
 let nextCacheFileId = 1;
 
+/** The evictor's object id for dirty data (never an object row: ids start at 1). */
+const DIRTY_OBJECT = -1;
+
 export class DataCache {
   readonly config: DataConfig;
   readonly remote: Remote;
@@ -118,6 +121,10 @@ export class DataCache {
   readonly #detached = new Map<number, string>();
   #bytesServed = 0;
   #uncachedReads = 0;
+  /** Dirty bytes (working files and snapshots of the write path) counted in the cap. */
+  #dirtyBytes = 0;
+  /** Resolved (and replaced) whenever dirty bytes leave the cache: writers waiting for room retry. */
+  #dirtyFreed = new Deferred<void>();
   #closePromise: Promise<void> | undefined;
   #closed = false;
 
@@ -165,6 +172,10 @@ export class DataCache {
     }
     // One owner per cache dir, taken before anything in it is read or changed (LOCKING.md).
     const lock = await OwnerLock.acquire(o.cacheDir);
+    // Working files of a previous owner hold writes that were never closed or fsynced: by
+    // the write path's contract they are not kept (what was closed is in a snapshot).
+    await rm(join(o.cacheDir, 'work'), { recursive: true, force: true });
+    await mkdir(join(o.cacheDir, 'work'), { mode: 0o700 });
     let store: Catalogue;
     try {
       store = Catalogue.open(o.storePath ?? join(o.cacheDir, 'cache.db'), o.clock ? { clock: o.clock } : {});
@@ -537,6 +548,69 @@ export class DataCache {
    */
   get listings(): ListingStore {
     return this.#store.listings;
+  }
+
+  /**
+   * Where the write path keeps its working files (`<cacheDir>/work`, emptied at open: a working
+   * file holds only what was written since the last close or fsync, which a crash may lose).
+   */
+  get workDir(): string {
+    return join(this.#cacheDir, 'work');
+  }
+
+  /** Where the upload queue keeps the snapshots it uploads (`<cacheDir>/snapshots`). */
+  get snapshotDir(): string {
+    return join(this.#cacheDir, 'snapshots');
+  }
+
+  /** Dirty bytes counted in the cap now. */
+  get dirtyBytes(): number {
+    return this.#dirtyBytes;
+  }
+
+  /**
+   * Makes room for `bytes` more dirty bytes (written data, never evicted): clean cached
+   * objects are evicted first; when the cap is full of dirty data the caller waits for dirty
+   * bytes to leave (uploads finishing) until `signal` fires, then gets CacheFullError
+   * (ENOSPC). The bytes count as used until `releaseDirty`.
+   */
+  async reserveDirty(bytes: number, signal: AbortSignal): Promise<void> {
+    if (bytes <= 0) return;
+    if (bytes > this.config.cacheCapBytes) throw new CacheFullError(`a write of ${bytes} bytes is larger than the cache cap`);
+    for (;;) {
+      const freed = this.#dirtyFreed.promise;
+      try {
+        await this.#evictor.reserve(DIRTY_OBJECT, 0, bytes, signal);
+        this.#evictor.settle(DIRTY_OBJECT, bytes, bytes);
+        this.#dirtyBytes += bytes;
+        return;
+      } catch (err) {
+        if (!(err instanceof CacheFullError) || signal.aborted) throw err;
+      }
+      try {
+        await raceAbort(freed, signal);
+      } catch (cause) {
+        throw new CacheFullError(`the cache cap of ${this.config.cacheCapBytes} bytes is full of data not uploaded yet (${this.#dirtyBytes} bytes)`, { cause });
+      }
+    }
+  }
+
+  /** Counts `bytes` that are already on disk as dirty (snapshots found at start). */
+  adoptDirty(bytes: number): void {
+    if (bytes <= 0) return;
+    this.#evictor.settle(DIRTY_OBJECT, 0, bytes);
+    this.#dirtyBytes += bytes;
+  }
+
+  /** `bytes` of dirty data left the cache (uploaded, truncated, deleted): room for writers. */
+  releaseDirty(bytes: number): void {
+    if (bytes <= 0) return;
+    const n = Math.min(bytes, this.#dirtyBytes);
+    this.#evictor.forget(n);
+    this.#dirtyBytes -= n;
+    const freed = this.#dirtyFreed;
+    this.#dirtyFreed = new Deferred<void>();
+    freed.resolve();
   }
 
   /** @internal the store, for tests that check its totals. */

@@ -601,6 +601,19 @@ export class Journal {
     return this.#open().nextDue.get(this.#remote, Math.round(afterMs))?.due ?? undefined;
   }
 
+  /** The latest pending change of `path` (to it, or a rename from it). */
+  tailOf(path: string): JournalRow | undefined {
+    this.#open();
+    const r = this.#tail(path);
+    return r === undefined ? undefined : toRow(r);
+  }
+
+  /** A change of `path` (to it, or a rename from it) is pending. */
+  touches(path: string): boolean {
+    this.#open();
+    return this.#tail(path) !== undefined;
+  }
+
   /** Every row, in seq order (conflicts included). */
   list(): JournalRow[] {
     return this.#open().all.all(this.#remote).map(toRow);

@@ -106,7 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
         assert.equal(dir.nlink, 4, 'fixture has two subdirectories');
         assert.equal((await d.stat('fixture/empty')).nlink, 2);
       } else {
-        assert.equal(dir.nlink, 1, 'a directory whose links are not counted says 1 (unknown), never a wrong count');
+        assert.ok(dir.nlink === 1 || dir.nlink === 4, `a directory says 1 (not counted) or its right count, never a wrong one: ${dir.nlink}`);
       }
       assert.equal((await d.stat('')).kind, 'dir', 'the root');
     },

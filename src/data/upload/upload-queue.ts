@@ -76,6 +76,8 @@ export interface UploadQueueOptions {
   onUploaded?: (row: JournalRow, outcome: Outcome, db: Db) => void;
   /** Told after a conflict was resolved by keeping ours under `conflictPath`. */
   onConflict?: (row: JournalRow, conflictPath: string) => void;
+  /** Told when a released snapshot file was deleted (its bytes left the cache). */
+  onSnapshotDeleted?: (name: string) => void;
 }
 
 export const UPLOAD_DEFAULTS = { concurrency: 4, writeBackDelayMs: 5000, retryBaseMs: 1000, retryMaxMs: 300_000 } as const;
@@ -132,6 +134,7 @@ export class UploadQueue {
   readonly #host: string;
   readonly #onUploaded: UploadQueueOptions['onUploaded'];
   readonly #onConflict: UploadQueueOptions['onConflict'];
+  readonly #onSnapshotDeleted: UploadQueueOptions['onSnapshotDeleted'];
   readonly #group: TaskGroup;
   /** Rows being applied, by id. */
   readonly #running = new Map<number, JournalRow>();
@@ -164,6 +167,7 @@ export class UploadQueue {
     this.#host = opts.host ?? hostname();
     this.#onUploaded = opts.onUploaded;
     this.#onConflict = opts.onConflict;
+    this.#onSnapshotDeleted = opts.onSnapshotDeleted;
     this.#group = new TaskGroup((err, name) => this.#logger.error({ err, task: name }, 'upload queue: task failed'));
   }
 
@@ -595,6 +599,7 @@ export class UploadQueue {
       // An orphan costs disk space until the next start, never data.
       this.#logger.warn({ err, name }, 'upload queue: cannot delete a released snapshot');
     }
+    this.#onSnapshotDeleted?.(name);
   }
 
   #checkWaiters(): void {

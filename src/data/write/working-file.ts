@@ -1,0 +1,345 @@
+// WorkingFile: the local copy of one file being written, a sparse file in the cache's work dir.
+// It holds the bytes written since the file's version on the remote (its "base"), and fetches
+// the base's other bytes only when they are read or when a snapshot needs the whole file.
+//
+// State: `size` (the file's length now), `present` (ranges whose bytes in the working file
+// are the file's bytes: written, zero-filled by a truncate or a write past the end, or filled
+// from the base), `baseEnd` (bytes below it that are not present still come from the base;
+// every truncate lowers it). Bytes at or past `baseEnd` that are not present are zeros (the
+// working file is truncated with the file, so they are holes).
+//
+// Invariants:
+// - A read returns exactly min(length, size - offset) bytes of the file as written, never a
+//   base byte where a write landed, never a stale byte past a truncate.
+// - Every mutation of the working file (write, truncate, a fill landing) runs under `#mutex`,
+//   so two pwrites of overlapping ranges never race in the thread pool. Base bytes are fetched
+//   WITHOUT the mutex (remote I/O is never awaited holding it), then only the sub-ranges still
+//   missing are written under it: a write that landed meanwhile is never overwritten.
+// - Dirty bytes are counted: `space.reserve` before the working file grows past what it counts
+//   (waiting for room, then CacheFullError), `space.release` when it shrinks, is frozen into a
+//   snapshot (the bytes move to the snapshot, whose owner releases them) or is closed.
+// - `freeze` makes an immutable, fdatasync'ed snapshot file of the complete file: by rename
+//   when `move` (the working file is then gone and this object reads from the snapshot, frozen,
+//   until `thaw` copies it back), else by copy.
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { Mutex } from '../../base/async.js';
+import { RangeSet } from '../../base/range-set.js';
+
+/** Where dirty bytes are counted (DataCache.reserveDirty / releaseDirty). */
+export interface DirtySpace {
+  reserve(bytes: number, signal: AbortSignal): Promise<void>;
+  release(bytes: number): void;
+}
+
+/** Reads [offset, offset + length) of the base version (short only at its end). */
+export type BaseReader = (offset: number, length: number, signal: AbortSignal) => Promise<Buffer>;
+
+export interface WorkingFileOptions {
+  /** The work dir (DataCache.workDir). */
+  dir: string;
+  space: DirtySpace;
+  /** The file's length now. */
+  size: number;
+  /** Bytes [0, baseBytes) come from `base` until written. 0 for a new or truncated file. */
+  baseBytes: number;
+  base?: BaseReader;
+}
+
+const CHUNK = 1024 * 1024;
+
+export class WorkingFile {
+  readonly #dir: string;
+  readonly #space: DirtySpace;
+  readonly #base: BaseReader | undefined;
+  readonly #mutex = new Mutex();
+  #path: string;
+  #fh: fsp.FileHandle;
+  #size: number;
+  #baseEnd: number;
+  readonly #present = new RangeSet();
+  /** Bytes counted as dirty for this file (its extent). */
+  #counted = 0;
+  /** The file is a snapshot now (read-only, not ours to unlink). */
+  #frozen = false;
+  #closed = false;
+
+  private constructor(o: WorkingFileOptions, path: string, fh: fsp.FileHandle) {
+    this.#dir = o.dir;
+    this.#space = o.space;
+    this.#base = o.base;
+    this.#path = path;
+    this.#fh = fh;
+    this.#size = o.size;
+    this.#baseEnd = Math.min(o.baseBytes, o.size);
+    if (this.#baseEnd < o.size) this.#present.add(this.#baseEnd, o.size);
+  }
+
+  /** A new working file of `size` bytes (zeros, or the base's bytes below `baseBytes`). */
+  static async create(o: WorkingFileOptions, signal: AbortSignal): Promise<WorkingFile> {
+    await o.space.reserve(o.size, signal);
+    let fh: fsp.FileHandle | undefined;
+    const path = join(o.dir, `w-${randomBytes(8).toString('hex')}`);
+    try {
+      fh = await fsp.open(path, 'wx+', 0o600);
+      await fh.truncate(o.size);
+    } catch (err) {
+      await fh?.close();
+      await fsp.rm(path, { force: true });
+      o.space.release(o.size);
+      throw err;
+    }
+    const wf = new WorkingFile(o, path, fh);
+    wf.#counted = o.size;
+    return wf;
+  }
+
+  /**
+   * A working file that reads a frozen snapshot (complete, `size` bytes) already counted as
+   * dirty by its owner: writes first `thaw` it into a working copy of its own.
+   */
+  static async ofSnapshot(o: Omit<WorkingFileOptions, 'baseBytes' | 'base'>, snapshotPath: string): Promise<WorkingFile> {
+    const fh = await fsp.open(snapshotPath, 'r');
+    const wf = new WorkingFile({ ...o, baseBytes: 0 }, snapshotPath, fh);
+    wf.#frozen = true;
+    return wf;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Reading a snapshot: the next change makes a working copy first. */
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /** Bytes of the base still to fetch before the file is complete. */
+  get missingBytes(): number {
+    return this.#missing(0, this.#baseEnd).reduce((n, r) => n + r.end - r.start, 0);
+  }
+
+  #missing(start: number, end: number): { start: number; end: number }[] {
+    const to = Math.min(end, this.#baseEnd);
+    return to > start ? this.#present.missing(start, to) : [];
+  }
+
+  async read(offset: number, length: number, signal: AbortSignal): Promise<Buffer> {
+    this.#checkOpen();
+    for (;;) {
+      const end = Math.min(offset + length, this.#size);
+      if (end <= offset) return Buffer.alloc(0);
+      await this.#fill(offset, end, signal);
+      const unlock = await this.#mutex.lock(signal);
+      try {
+        const to = Math.min(end, this.#size); // a truncate may have run meanwhile
+        if (to <= offset) return Buffer.alloc(0);
+        // A truncate + regrow meanwhile cannot make base bytes missing again (it lowers
+        // baseEnd), but check: never serve a byte that is not the file's.
+        if (this.#missing(offset, to).length > 0) continue;
+        const buf = Buffer.alloc(to - offset);
+        let pos = 0;
+        while (pos < buf.length) {
+          const { bytesRead } = await this.#fh.read(buf, pos, buf.length - pos, offset + pos);
+          if (bytesRead === 0) break; // the rest is a hole at the end: the zeros already in buf
+          pos += bytesRead;
+        }
+        return buf;
+      } finally {
+        unlock();
+      }
+    }
+  }
+
+  /** Writes `data` at `offset`; a gap past the end reads as zeros. Returns the bytes written. */
+  async write(offset: number, data: Buffer, signal: AbortSignal): Promise<number> {
+    this.#checkOpen();
+    if (this.#frozen) await this.thaw(signal);
+    const unlock = await this.#mutex.lock(signal);
+    try {
+      const end = offset + data.length;
+      await this.#count(end, signal);
+      let pos = 0;
+      while (pos < data.length) {
+        const { bytesWritten } = await this.#fh.write(data, pos, data.length - pos, offset + pos);
+        pos += bytesWritten;
+      }
+      if (offset > this.#size) this.#present.add(this.#size, offset); // the gap: zeros
+      this.#present.add(offset, end);
+      this.#size = Math.max(this.#size, end);
+      return data.length;
+    } finally {
+      unlock();
+    }
+  }
+
+  async truncate(size: number, signal: AbortSignal): Promise<void> {
+    this.#checkOpen();
+    if (this.#frozen) await this.thaw(signal);
+    const unlock = await this.#mutex.lock(signal);
+    try {
+      if (size > this.#size) await this.#count(size, signal);
+      await this.#fh.truncate(size);
+      if (size < this.#size) {
+        this.#present.remove(size, Number.MAX_SAFE_INTEGER);
+        this.#baseEnd = Math.min(this.#baseEnd, size);
+        const freed = this.#counted - size;
+        if (freed > 0) {
+          this.#counted = size;
+          this.#space.release(freed);
+        }
+      } else {
+        this.#present.add(this.#size, size);
+      }
+      this.#size = size;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** Fetches every base byte not yet present (a snapshot needs the whole file). */
+  async complete(signal: AbortSignal): Promise<void> {
+    for (let at = 0; at < this.#baseEnd; at += CHUNK) await this.#fill(at, Math.min(at + CHUNK, this.#baseEnd), signal);
+  }
+
+  /**
+   * Makes `snapshotPath` an immutable copy of the complete file, fdatasync'ed. `move`: the
+   * working file itself becomes the snapshot (no copy) and this object reads it, frozen; its
+   * dirty bytes then belong to the snapshot's owner. Otherwise a copy (counted as dirty here:
+   * the caller releases it with the snapshot). Returns the snapshot's size.
+   */
+  async freeze(snapshotPath: string, move: boolean, signal: AbortSignal): Promise<number> {
+    this.#checkOpen();
+    await this.complete(signal);
+    const unlock = await this.#mutex.lock(signal);
+    try {
+      if (this.#missing(0, this.#size).length > 0) throw new Error('working file incomplete after complete()');
+      const size = this.#size;
+      if (this.#frozen) {
+        await copyFile(this.#fh, snapshotPath, size, signal);
+        return size;
+      }
+      if (move) {
+        await this.#fh.datasync();
+        await fsp.rename(this.#path, snapshotPath);
+        this.#path = snapshotPath;
+        this.#frozen = true;
+        this.#counted = 0; // the snapshot's owner releases them now
+        return size;
+      }
+      await this.#space.reserve(size, signal);
+      try {
+        await copyFile(this.#fh, snapshotPath, size, signal);
+      } catch (err) {
+        this.#space.release(size);
+        throw err;
+      }
+      return size;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** Turns a frozen (snapshot-reading) file back into a working copy of its own. */
+  async thaw(signal: AbortSignal): Promise<void> {
+    const unlock = await this.#mutex.lock(signal);
+    try {
+      if (!this.#frozen) return;
+      await this.#space.reserve(this.#size, signal);
+      const path = join(this.#dir, `w-${randomBytes(8).toString('hex')}`);
+      try {
+        await copyFile(this.#fh, path, this.#size, signal);
+      } catch (err) {
+        this.#space.release(this.#size);
+        await fsp.rm(path, { force: true });
+        throw err;
+      }
+      const old = this.#fh;
+      this.#fh = await fsp.open(path, 'r+');
+      await old.close();
+      this.#path = path;
+      this.#counted = this.#size;
+      this.#frozen = false;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** Closes the fd; an unfrozen working file is deleted and its dirty bytes released. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const unlock = await this.#mutex.lock();
+    try {
+      await this.#fh.close();
+      if (!this.#frozen) await fsp.rm(this.#path, { force: true });
+      this.#space.release(this.#counted);
+      this.#counted = 0;
+    } finally {
+      unlock();
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('working file is closed');
+  }
+
+  /** Counts the extent up to `end` as dirty (under the mutex). */
+  async #count(end: number, signal: AbortSignal): Promise<void> {
+    if (end <= this.#counted) return;
+    await this.#space.reserve(end - this.#counted, signal);
+    this.#counted = end;
+  }
+
+  /** Makes [start, end) present, fetching base bytes not yet there (remote I/O without the mutex). */
+  async #fill(start: number, end: number, signal: AbortSignal): Promise<void> {
+    for (const gap of this.#missing(start, end)) {
+      if (this.#base === undefined) throw new Error('working file has base bytes but no base reader');
+      for (let at = gap.start; at < gap.end; ) {
+        const want = Math.min(CHUNK, gap.end - at);
+        const bytes = await this.#base(at, want, signal);
+        if (bytes.length === 0) throw new Error(`base ended at ${at}, expected ${gap.end}`);
+        const unlock = await this.#mutex.lock(signal);
+        try {
+          // Only what is still missing: a write or truncate may have landed meanwhile.
+          for (const r of this.#missing(at, at + bytes.length)) {
+            const slice = bytes.subarray(r.start - at, r.end - at);
+            let pos = 0;
+            while (pos < slice.length) {
+              const { bytesWritten } = await this.#fh.write(slice, pos, slice.length - pos, r.start + pos);
+              pos += bytesWritten;
+            }
+            this.#present.add(r.start, r.end);
+          }
+        } finally {
+          unlock();
+        }
+        at += bytes.length;
+      }
+    }
+  }
+}
+
+/** Copies `size` bytes of `from` into a new file `to`, fdatasync'ed. */
+async function copyFile(from: fsp.FileHandle, to: string, size: number, signal: AbortSignal): Promise<void> {
+  const out = await fsp.open(to, 'wx', 0o600);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size)));
+    for (let at = 0; at < size; ) {
+      signal.throwIfAborted();
+      const { bytesRead } = await from.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) throw new Error(`copy: source ended at ${at} of ${size}`);
+      let pos = 0;
+      while (pos < bytesRead) pos += (await out.write(buf, pos, bytesRead - pos, at + pos)).bytesWritten;
+      at += bytesRead;
+    }
+    await out.truncate(size);
+    await out.datasync();
+  } catch (err) {
+    await out.close();
+    await fsp.rm(to, { force: true });
+    throw err;
+  }
+  await out.close();
+}
