@@ -116,16 +116,31 @@ export function describeExec(r: ExecResult): string {
   return `${r.timedOut ? 'timed out' : r.capped ? 'capped' : `exit ${r.code ?? r.signal}`}: ${lastLines(r.stderr, 3)}`;
 }
 
+export interface TimedRun {
+  /** Wall clock (epoch seconds) just before the script started. */
+  startS: number;
+  /** Just after it ended: the script's own instant, or, when it was capped, when bash exited. */
+  endS: number;
+  /** Stopped at the cap (SIGINT to its process group). */
+  capped: boolean;
+  result: ExecResult;
+}
+
 /**
- * Runs `script` in bash with $EPOCHREALTIME taken around it, so the spawn of bash is not timed.
- * Returns both instants (wall clock, epoch seconds), which other processes can compare with.
+ * Runs `script` in bash with $EPOCHREALTIME taken just before and after it, so the spawn of bash
+ * is not timed; both instants are wall clock, which other processes can compare with. The script's
+ * own stdout follows a "start" line. With `capMs` the run may be capped, and then counts as
+ * ending when bash exited; any other failure throws.
  */
-export async function bashTimedAt(script: string, args: readonly string[], timeoutMs: number): Promise<{ startS: number; endS: number }> {
-  const full = `t0=$EPOCHREALTIME; ${script} || exit 3; t1=$EPOCHREALTIME; echo "$t0 $t1"`;
-  const r = await exec('bash', ['-c', full, 'bench', ...args], { timeoutMs });
-  const m = /^([\d.]+) ([\d.]+)$/m.exec(r.stdout);
-  if (r.code !== 0 || !m) throw new Error(`bash -c '${script}': ${describeExec(r)}`);
-  return { startS: Number(m[1]), endS: Number(m[2]) };
+export async function bashTimedAt(script: string, args: readonly string[], o: ExecOptions): Promise<TimedRun> {
+  const full = `echo "start $EPOCHREALTIME"; ${script} || exit 3; echo "end $EPOCHREALTIME"`;
+  const r = await exec('bash', ['-c', full, 'bench', ...args], o);
+  const exitedS = Date.now() / 1000;
+  const start = /^start ([\d.]+)$/m.exec(r.stdout);
+  const end = /^end ([\d.]+)$/m.exec(r.stdout);
+  if (r.code === 0 && start && end) return { startS: Number(start[1]), endS: Number(end[1]), capped: false, result: r };
+  if (r.capped && !r.timedOut && start) return { startS: Number(start[1]), endS: exitedS, capped: true, result: r };
+  throw new Error(`bash -c '${script}': ${describeExec(r)}`);
 }
 
 // ---------------------------------------------------------------- /proc readers

@@ -22,14 +22,17 @@
 //   FUSESTREAM_BENCH_WARMUP=0|1         the throwaway pass before the runs (default 1, quick 0)
 //   FUSESTREAM_BENCH_TOOLS=a,b          subset of: fusestream,rclone-writes (names of the read
 //                                       bench's tools are ignored, so one list serves `npm run bench`)
+//   FUSESTREAM_BENCH_PHASES=a,b         subset of: sequential,untar,create (default all)
 //   FUSESTREAM_BENCH_WRITE_MIB=N        size of the sequential write (default 1024)
 //   FUSESTREAM_BENCH_TREE_FILES=N       files in the untarred tree (default 10000)
 //   FUSESTREAM_BENCH_CREATE_FILES=N     files in the create-rate figure (default 2000)
 //   FUSESTREAM_BENCH_WRITE_BACK=S       write-back delay of both tools, seconds (default 5)
+//   FUSESTREAM_BENCH_CAP=S              longest run of one client (default 60, quick 30): a slower
+//                                       one is stopped there and its figure extrapolated (†)
 //   FUSESTREAM_BENCH_REMOTE_TIMEOUT=S   longest wait for one figure's data to reach the remote
 //                                       after the client exits (default 180)
 //   FUSESTREAM_BENCH_OUT=DIR            where write.md and write.svg go (default bench/results;
-//                                       a temp dir for quick runs or non-default sizes)
+//                                       a temp dir for quick runs, non-default sizes or phases)
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -81,12 +84,15 @@ const cfg = {
   runs: int('FUSESTREAM_BENCH_RUNS', QUICK ? 1 : 3),
   warmUp: process.env.FUSESTREAM_BENCH_WARMUP === undefined || process.env.FUSESTREAM_BENCH_WARMUP === '' ? !QUICK : process.env.FUSESTREAM_BENCH_WARMUP !== '0',
   remoteTimeoutMs: envNumber('FUSESTREAM_BENCH_REMOTE_TIMEOUT', 180) * 1000,
-  /** Longest run of one client (dd, tar, the create loop). */
-  clientTimeoutMs: 300_000,
+  /** Longest run of one client (dd, tar, the create loop): it is stopped there (SIGINT). */
+  capMs: envNumber('FUSESTREAM_BENCH_CAP', QUICK ? 30 : 60) * 1000,
 };
+/** A client still running this long after its cap is killed (SIGKILL) and its pass fails. */
+const clientTimeoutMs = cfg.capMs + 60_000;
 const treeDirs = Math.max(1, Math.min(100, Math.floor(cfg.treeFiles / 10)));
-/** The standard sizes: only those results go to bench/results by default. */
-const standard = !QUICK && cfg.seqBytes === GiB && cfg.treeFiles === 10_000 && cfg.createFiles === 2000 && cfg.writeBackS === 5;
+const selectedPhases = (process.env.FUSESTREAM_BENCH_PHASES ?? '').split(',').filter((s) => s !== '');
+/** The standard sizes and every phase: only those results go to bench/results by default. */
+const standard = !QUICK && selectedPhases.length === 0 && cfg.seqBytes === GiB && cfg.treeFiles === 10_000 && cfg.createFiles === 2000 && cfg.writeBackS === 5;
 const repoRoot = new URL('../../', import.meta.url).pathname;
 const outDir = process.env.FUSESTREAM_BENCH_OUT ?? (standard ? join(repoRoot, 'bench/results') : join(tmpdir(), 'fusestream-bench-results'));
 
@@ -133,6 +139,8 @@ const FIGURES: Figure[] = [
 interface Sample {
   v?: number;
   failed?: string;
+  /** The client was stopped at the cap; the value is extrapolated from what it did until then. */
+  capped?: boolean;
 }
 
 const results = new Map<FigId, Map<WriteToolId, Sample[]>>();
@@ -166,11 +174,11 @@ class Recorder {
   ) {
     this.left = new Set(figs);
   }
-  put(fig: FigId, v: number): void {
+  put(fig: FigId, v: number, capped = false): void {
     this.left.delete(fig);
     const f = FIGURES.find((x) => x.id === fig);
-    this.taken.push(`${fig} ${f ? f.fmt(v) : String(v)}`);
-    if (this.keep) this.record(fig, { v });
+    this.taken.push(`${fig} ${f ? f.fmt(v) : String(v)}${capped ? ' (capped, extrapolated)' : ''}`);
+    if (this.keep) this.record(fig, capped ? { v, capped } : { v });
   }
   fail(err: unknown): void {
     this.why = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 400);
@@ -415,11 +423,24 @@ async function withWriteMount<T>(tool: MountTool<WriteToolId>, fn: (d: Daemon<Wr
   }
 }
 
+/** dd's own statistics: "N bytes (...) copied, S s, ..." (C locale). */
+function ddStats(stderr: string): { bytes: number; seconds: number } | undefined {
+  const m = /^(\d+) bytes .*copied, ([\d.e+-]+) s/m.exec(stderr);
+  return m ? { bytes: Number(m[1]), seconds: Number(m[2]) } : undefined;
+}
+
 async function phaseSequential(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
   const { source } = dataset();
   await withWriteMount(tool, async (d, remote) => {
     const c0 = cpuTicks(d.pid);
-    const w = await bashTimedAt('dd if="$1" of="$2" bs=1M status=none', [source.path, join(d.mnt, 'big.bin')], cfg.clientTimeoutMs);
+    const w = await bashTimedAt('dd if="$1" of="$2" bs=1M', [source.path, join(d.mnt, 'big.bin')], { timeoutMs: clientTimeoutMs, capMs: cfg.capMs });
+    if (w.capped) {
+      // The rate of what dd copied until the cap; the other figures need the whole file.
+      const st = ddStats(w.result.stderr);
+      if (!st || st.seconds <= 0) throw new Error(`dd was stopped at the cap and printed no statistics: ${describeExec(w.result)}`);
+      rec.put('seqClose', st.bytes / MiB / st.seconds, true);
+      return;
+    }
     rec.put('seqClose', source.size / MiB / (w.endS - w.startS));
     const doneMs = await waitRemoteFile(join(remote, 'big.bin'), source, Date.now() + cfg.remoteTimeoutMs);
     rec.put('seqRemote', source.size / MiB / (doneMs / 1000 - w.startS));
@@ -432,8 +453,16 @@ async function phaseSequential(tool: MountTool<WriteToolId>, rec: Recorder): Pro
 async function phaseUntar(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
   const { tarball, tree } = dataset();
   await withWriteMount(tool, async (d, remote) => {
-    // --no-same-owner: tar running as root would otherwise chown every file to the archive's owner.
-    const w = await bashTimedAt('tar -xf "$1" -C "$2" --no-same-owner', [tarball, d.mnt], cfg.clientTimeoutMs);
+    // --no-same-owner: tar running as root would otherwise chown every file to the archive's
+    // owner. -v, line-buffered, names each member as tar starts on it: what a capped run counts.
+    const w = await bashTimedAt('stdbuf -oL tar -xvf "$1" -C "$2" --no-same-owner', [tarball, d.mnt], { timeoutMs: clientTimeoutMs, capMs: cfg.capMs });
+    if (w.capped) {
+      // Every member named but the last was complete when tar was stopped.
+      const done = w.result.stdout.split('\n').filter((l) => l.endsWith('.bin')).length - 1;
+      if (done <= 0) throw new Error(`tar completed no file before the cap: ${describeExec(w.result)}`);
+      rec.put('untarExit', (cfg.treeFiles * (w.endS - w.startS)) / done, true);
+      return;
+    }
     rec.put('untarExit', w.endS - w.startS);
     const doneMs = await waitRemoteTree(remote, tree, Date.now() + cfg.remoteTimeoutMs);
     rec.put('untarRemote', doneMs / 1000 - w.startS);
@@ -441,18 +470,19 @@ async function phaseUntar(tool: MountTool<WriteToolId>, rec: Recorder): Promise<
 }
 
 // The create loop, run by a child node: mkdir, then N x (open O_CREAT|O_EXCL, one 4 KiB write,
-// close), timed inside the child around the loop; prints start and end as epoch ms.
+// close), timed inside the child around the loop and stopped at the cap; prints the start and
+// end (epoch ms) and how many files it made.
 const CREATE_SCRIPT = `
 const fs = require('node:fs');
 const path = require('node:path');
-const [dir, n, basePath] = process.argv.slice(1);
+const [dir, n, basePath, capMs] = process.argv.slice(1);
 const base = fs.readFileSync(basePath);
 const now = () => performance.timeOrigin + performance.now();
 let i = -1;
 try {
   fs.mkdirSync(dir);
   const t0 = now();
-  for (i = 0; i < Number(n); i++) {
+  for (i = 0; i < Number(n) && now() - t0 < Number(capMs); i++) {
     const b = Buffer.from(base);
     b.writeUInt32LE(i, 0);
     const fd = fs.openSync(path.join(dir, 'c' + String(i).padStart(5, '0') + '.bin'), 'wx');
@@ -460,7 +490,7 @@ try {
     fs.closeSync(fd);
   }
   const t1 = now();
-  process.stdout.write(t0 + ' ' + t1 + '\\n');
+  process.stdout.write(t0 + ' ' + t1 + ' ' + i + '\\n');
 } catch (err) {
   process.stderr.write((i < 0 ? 'mkdir' : 'file ' + i) + ': ' + err.message + '\\n');
   process.exitCode = 1;
@@ -470,15 +500,33 @@ try {
 async function phaseCreate(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
   const { createBase, created } = dataset();
   await withWriteMount(tool, async (d, remote) => {
-    const r = await exec(process.execPath, ['-e', CREATE_SCRIPT, join(d.mnt, 'create'), String(cfg.createFiles), createBase], { timeoutMs: cfg.clientTimeoutMs });
-    const m = /^([\d.]+) ([\d.]+)$/m.exec(r.stdout);
+    const args = ['-e', CREATE_SCRIPT, join(d.mnt, 'create'), String(cfg.createFiles), createBase, String(cfg.capMs)];
+    const r = await exec(process.execPath, args, { timeoutMs: clientTimeoutMs });
+    const m = /^([\d.]+) ([\d.]+) (\d+)$/m.exec(r.stdout);
     if (r.code !== 0 || !m) throw new Error(`create loop: ${describeExec(r)}`);
     const startMs = Number(m[1]);
-    rec.put('createRate', cfg.createFiles / ((Number(m[2]) - startMs) / 1000));
+    const made = Number(m[3]);
+    const capped = made < cfg.createFiles;
+    rec.put('createRate', made / ((Number(m[2]) - startMs) / 1000), capped);
+    if (capped) return;
     const doneMs = await waitRemoteTree(remote, created, Date.now() + cfg.remoteTimeoutMs);
     rec.put('createRemote', (doneMs - startMs) / 1000);
   });
 }
+
+interface Phase {
+  id: 'sequential' | 'untar' | 'create';
+  name: string;
+  figs: FigId[];
+  run: (t: MountTool<WriteToolId>, rec: Recorder) => Promise<void>;
+}
+const ALL_PHASES: Phase[] = [
+  { id: 'sequential', name: 'sequential write', figs: ['seqClose', 'seqRemote', 'seqCpu', 'seqRss'], run: phaseSequential },
+  { id: 'untar', name: 'untar', figs: ['untarExit', 'untarRemote'], run: phaseUntar },
+  { id: 'create', name: 'small-file creates', figs: ['createRate', 'createRemote'], run: phaseCreate },
+];
+for (const s of selectedPhases) if (!ALL_PHASES.some((p) => p.id === s)) throw new Error(`FUSESTREAM_BENCH_PHASES: unknown phase "${s}" (${ALL_PHASES.map((p) => p.id).join(', ')})`);
+const phases = ALL_PHASES.filter((p) => selectedPhases.length === 0 || selectedPhases.includes(p.id));
 
 // ---------------------------------------------------------------- report
 
@@ -497,6 +545,7 @@ function cell(fig: Figure, tool: WriteToolId): string {
   if (v.length === 0) return 'failed';
   let text = fig.fmt(median(v));
   if (v.length > 1) text += ` (${fig.fmt(Math.min(...v))}–${fig.fmt(Math.max(...v))})`;
+  if (ss.some((x) => x.capped === true)) text += ' †';
   const failed = ss.length - v.length;
   if (failed > 0) text += ` [${failed}/${ss.length} runs failed]`;
   return text;
@@ -509,7 +558,7 @@ function ratioCell(fig: Figure): string {
 
 function runsCell(fig: Figure, tool: WriteToolId): string {
   const ss = samples(fig.id, tool);
-  return ss.length === 0 ? '—' : ss.map((s) => (s.v === undefined ? 'failed' : fig.fmt(s.v))).join(' · ');
+  return ss.length === 0 ? '—' : ss.map((s) => (s.v === undefined ? 'failed' : `${fig.fmt(s.v)}${s.capped === true ? '†' : ''}`)).join(' · ');
 }
 
 interface Target {
@@ -532,7 +581,8 @@ function targetLines(): string[] {
     const a = med(t.fig, FS);
     const b = med(t.fig, RC);
     if (!f || r === undefined || a === undefined || b === undefined) return `- ${t.text}: **not measured** (fusestream or rclone failed or was not run)`;
-    return `- ${t.text}: **${t.ok(r) ? 'met' : 'missed'}**, ${formatRatio(r)}x (${f.fmt(a)} vs ${f.fmt(b)} ${t.unit})`;
+    const capped = [FS, RC].some((tool) => samples(t.fig, tool).some((x) => x.capped === true)) ? ', † extrapolated from capped runs' : '';
+    return `- ${t.text}: **${t.ok(r) ? 'met' : 'missed'}**, ${formatRatio(r)}x (${f.fmt(a)} vs ${f.fmt(b)} ${t.unit}${capped})`;
   });
 }
 
@@ -581,7 +631,7 @@ function report(started: Date, minutes: number, loadBefore: number[], loadAfter:
   const runsHeader = `| figure | ${tools.map((t) => t.label).join(' | ')} |\n|---|${tools.map(() => '---').join('|')}|`;
   const runsTable = [runsHeader, ...FIGURES.map((f) => `| ${f.label} | ${tools.map((t) => runsCell(f, t.id)).join(' | ')} |`)].join('\n');
   const la = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
-  const mode = QUICK ? ' (QUICK mode: small sizes, not comparable)' : standard ? '' : ' (non-default sizes or delay, not comparable)';
+  const mode = QUICK ? ' (QUICK mode: small sizes, not comparable)' : standard ? '' : ' (non-default sizes, delay or phases, not comparable)';
   const title = `npm run bench:write — ${started.toISOString().slice(0, 10)}${mode}`;
   const env = Object.entries(process.env)
     .filter(([k]) => k.startsWith('FUSESTREAM_BENCH_'))
@@ -600,6 +650,8 @@ ${vs.map((v) => `- ${v}`).join('\n')}
 
 ${table}
 
+† at least one run was stopped at the ${cfg.capMs / 1000} s cap, and its value is extrapolated from what the client did until then (see below).
+
 ## Targets (fusestream, ratios to rclone in the same run)
 
 ${targetLines().join('\n')}
@@ -612,6 +664,7 @@ ${targetLines().join('\n')}
 - **Daemon CPU and RSS:** utime + stime from /proc/PID/stat (\`getconf CLK_TCK\` = ${clkTck}) from just before dd starts until the file is verified on the remote, divided by the GiB written; VmHWM from /proc/PID/status at that point (the daemon's peak since it started).
 - **Untar:** \`tar -xf TREE.tar -C MNT --no-same-owner\` of a tarball of ${treeLabel} of 1–8 KiB (seeded random sizes and pseudo-random bytes) spread over ${treeDirs} directories, timed with \`$EPOCHREALTIME\` around tar. *Until on the remote*: from tar's start until every file is in the remote directory with exactly its bytes (each directory listed, then its files compared, every ${POLL_MS} ms).
 - **Small-file creates:** a child \`node -e\` loop that makes one directory, then creates ${cfg.createFiles.toLocaleString('en')} files in it one after another (open O_CREAT|O_EXCL, one 4 KiB write, close), timed inside the child around the loop; files ÷ seconds. *Until on the remote*: from the loop's start until every file is on the remote with its bytes, as for the untar.
+- **The cap:** a client still running after ${cfg.capMs / 1000} s (\`FUSESTREAM_BENCH_CAP\`) gets SIGINT, which keeps the whole bench near its time budget. Such a run is marked †: dd's MiB/s is then dd's own rate for what it copied; the untar time is ${treeLabel} × elapsed ÷ the files tar had completed (with \`tar -v\` line-buffered through \`stdbuf -oL\`, every member it named but the last), which is *optimistic* when the rate falls as the tree grows; the create rate is the files made ÷ the time taken. A capped run takes no "until on the remote" figure (nor CPU and RSS for the sequential write).
 - No figure is taken by the process that serves a mount; every byte written to a mount is written by a child process, and this bench only reads the remote directories, which are plain local directories.
 
 ## Every run
@@ -638,11 +691,6 @@ async function main(): Promise<void> {
   try {
     progress(`writing the data (${seqLabel} source file, a tarball of ${treeLabel}) to ${workRoot}`);
     data = await writeDataset(workRoot);
-    const phases: { name: string; figs: FigId[]; run: (t: MountTool<WriteToolId>, rec: Recorder) => Promise<void> }[] = [
-      { name: 'sequential write', figs: ['seqClose', 'seqRemote', 'seqCpu', 'seqRss'], run: phaseSequential },
-      { name: 'untar', figs: ['untarExit', 'untarRemote'], run: phaseUntar },
-      { name: 'small-file creates', figs: ['createRate', 'createRemote'], run: phaseCreate },
-    ];
     for (const phase of phases) {
       for (let run = cfg.warmUp ? 0 : 1; run <= cfg.runs; run++) {
         const order = run % 2 === 1 ? tools : [...tools].reverse();
