@@ -27,8 +27,9 @@
 //   FUSESTREAM_BENCH_TREE_FILES=N       files in the untarred tree (default 10000)
 //   FUSESTREAM_BENCH_CREATE_FILES=N     files in the create-rate figure (default 2000)
 //   FUSESTREAM_BENCH_WRITE_BACK=S       write-back delay of both tools, seconds (default 5)
-//   FUSESTREAM_BENCH_CAP=S              longest run of one client (default 60, quick 30): a slower
-//                                       one is stopped there and its figure extrapolated (†)
+//   FUSESTREAM_BENCH_CAP=S              longest run of one client (default 45, quick 30): a slower
+//                                       one is stopped there and its figure extrapolated (†);
+//                                       warm-up passes stop at 15 s (they only warm caches)
 //   FUSESTREAM_BENCH_REMOTE_TIMEOUT=S   longest wait for one figure's data to reach the remote
 //                                       after the client exits (default 180)
 //   FUSESTREAM_BENCH_OUT=DIR            where write.md and write.svg go (default bench/results;
@@ -85,8 +86,10 @@ const cfg = {
   warmUp: process.env.FUSESTREAM_BENCH_WARMUP === undefined || process.env.FUSESTREAM_BENCH_WARMUP === '' ? !QUICK : process.env.FUSESTREAM_BENCH_WARMUP !== '0',
   remoteTimeoutMs: envNumber('FUSESTREAM_BENCH_REMOTE_TIMEOUT', 180) * 1000,
   /** Longest run of one client (dd, tar, the create loop): it is stopped there (SIGINT). */
-  capMs: envNumber('FUSESTREAM_BENCH_CAP', QUICK ? 30 : 60) * 1000,
+  capMs: envNumber('FUSESTREAM_BENCH_CAP', QUICK ? 30 : 45) * 1000,
 };
+/** A warm-up pass only warms caches (source file, binaries, JIT): it stops sooner. */
+const WARMUP_CAP_MS = Math.min(cfg.capMs, 15_000);
 /** A client still running this long after its cap is killed (SIGKILL) and its pass fails. */
 const clientTimeoutMs = cfg.capMs + 60_000;
 const treeDirs = Math.max(1, Math.min(100, Math.floor(cfg.treeFiles / 10)));
@@ -429,11 +432,11 @@ function ddStats(stderr: string): { bytes: number; seconds: number } | undefined
   return m ? { bytes: Number(m[1]), seconds: Number(m[2]) } : undefined;
 }
 
-async function phaseSequential(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
+async function phaseSequential(tool: MountTool<WriteToolId>, rec: Recorder, capMs: number): Promise<void> {
   const { source } = dataset();
   await withWriteMount(tool, async (d, remote) => {
     const c0 = cpuTicks(d.pid);
-    const w = await bashTimedAt('dd if="$1" of="$2" bs=1M', [source.path, join(d.mnt, 'big.bin')], { timeoutMs: clientTimeoutMs, capMs: cfg.capMs });
+    const w = await bashTimedAt('dd if="$1" of="$2" bs=1M', [source.path, join(d.mnt, 'big.bin')], { timeoutMs: clientTimeoutMs, capMs });
     if (w.capped) {
       // The rate of what dd copied until the cap; the other figures need the whole file.
       const st = ddStats(w.result.stderr);
@@ -450,12 +453,12 @@ async function phaseSequential(tool: MountTool<WriteToolId>, rec: Recorder): Pro
   });
 }
 
-async function phaseUntar(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
+async function phaseUntar(tool: MountTool<WriteToolId>, rec: Recorder, capMs: number): Promise<void> {
   const { tarball, tree } = dataset();
   await withWriteMount(tool, async (d, remote) => {
     // --no-same-owner: tar running as root would otherwise chown every file to the archive's
     // owner. -v, line-buffered, names each member as tar starts on it: what a capped run counts.
-    const w = await bashTimedAt('stdbuf -oL tar -xvf "$1" -C "$2" --no-same-owner', [tarball, d.mnt], { timeoutMs: clientTimeoutMs, capMs: cfg.capMs });
+    const w = await bashTimedAt('stdbuf -oL tar -xvf "$1" -C "$2" --no-same-owner', [tarball, d.mnt], { timeoutMs: clientTimeoutMs, capMs });
     if (w.capped) {
       // Every member named but the last was complete when tar was stopped.
       const done = w.result.stdout.split('\n').filter((l) => l.endsWith('.bin')).length - 1;
@@ -497,10 +500,10 @@ try {
 }
 `;
 
-async function phaseCreate(tool: MountTool<WriteToolId>, rec: Recorder): Promise<void> {
+async function phaseCreate(tool: MountTool<WriteToolId>, rec: Recorder, capMs: number): Promise<void> {
   const { createBase, created } = dataset();
   await withWriteMount(tool, async (d, remote) => {
-    const args = ['-e', CREATE_SCRIPT, join(d.mnt, 'create'), String(cfg.createFiles), createBase, String(cfg.capMs)];
+    const args = ['-e', CREATE_SCRIPT, join(d.mnt, 'create'), String(cfg.createFiles), createBase, String(capMs)];
     const r = await exec(process.execPath, args, { timeoutMs: clientTimeoutMs });
     const m = /^([\d.]+) ([\d.]+) (\d+)$/m.exec(r.stdout);
     if (r.code !== 0 || !m) throw new Error(`create loop: ${describeExec(r)}`);
@@ -518,7 +521,8 @@ interface Phase {
   id: 'sequential' | 'untar' | 'create';
   name: string;
   figs: FigId[];
-  run: (t: MountTool<WriteToolId>, rec: Recorder) => Promise<void>;
+  /** One pass; a client running longer than `capMs` is stopped there. */
+  run: (t: MountTool<WriteToolId>, rec: Recorder, capMs: number) => Promise<void>;
 }
 const ALL_PHASES: Phase[] = [
   { id: 'sequential', name: 'sequential write', figs: ['seqClose', 'seqRemote', 'seqCpu', 'seqRss'], run: phaseSequential },
@@ -646,7 +650,7 @@ ${title}. Command: \`${env}npm run bench:write\`; took ${minutes.toFixed(1)} min
 **Versions:**
 ${vs.map((v) => `- ${v}`).join('\n')}
 
-**Setup:** each tool mounts a local directory (the remote) read-write, with the same write-back delay of ${cfg.writeBackS} s (a closed file is uploaded that long after its last change): ${commandsText()}. Every pass starts a fresh mount over an empty remote directory and an empty cache dir (after a \`sync\`), on the same disk as the source data. Each figure is the median of ${cfg.runs} measured run(s)${cfg.warmUp ? ', after one throwaway warm-up pass per tool' : ''}; in parentheses, the lowest and highest run. The last column is fusestream ÷ rclone of the medians of this run: above 1 is faster for rates (MiB/s, files/s), slower for times and more for CPU and memory. Tools take turns within each run (the order alternates from run to run).
+**Setup:** each tool mounts a local directory (the remote) read-write, with the same write-back delay of ${cfg.writeBackS} s (a closed file is uploaded that long after its last change): ${commandsText()}. Every pass starts a fresh mount over an empty remote directory and an empty cache dir (after a \`sync\`), on the same disk as the source data. Each figure is the median of ${cfg.runs} measured run(s)${cfg.warmUp ? `, after one throwaway warm-up pass per tool (stopped at ${WARMUP_CAP_MS / 1000} s)` : ''}; in parentheses, the lowest and highest run. The last column is fusestream ÷ rclone of the medians of this run: above 1 is faster for rates (MiB/s, files/s), slower for times and more for CPU and memory. Tools take turns within each run (the order alternates from run to run).
 
 ${table}
 
@@ -698,7 +702,7 @@ async function main(): Promise<void> {
           const rec = new Recorder(t.id, phase.figs, run > 0);
           const p0 = performance.now();
           try {
-            await phase.run(t, rec);
+            await phase.run(t, rec, run === 0 ? WARMUP_CAP_MS : cfg.capMs);
           } catch (err) {
             rec.fail(err);
             if (run > 0) passFailures.push(`${t.label}, ${phase.name}, run ${run}: ${rec.failure ?? '?'}`);
