@@ -27,7 +27,7 @@
 //   FUSESTREAM_BENCH_TREE_FILES=N       files in the untarred tree (default 10000)
 //   FUSESTREAM_BENCH_CREATE_FILES=N     files in the create-rate figure (default 2000)
 //   FUSESTREAM_BENCH_WRITE_BACK=S       write-back delay of both tools, seconds (default 5)
-//   FUSESTREAM_BENCH_CAP=S              longest run of one client (default 45, quick 30): a slower
+//   FUSESTREAM_BENCH_CAP=S              longest run of one client (default 60, quick 30): a slower
 //                                       one is stopped there and its figure extrapolated (†);
 //                                       warm-up passes stop at 15 s (they only warm caches)
 //   FUSESTREAM_BENCH_REMOTE_TIMEOUT=S   longest wait for one figure's data to reach the remote
@@ -86,7 +86,7 @@ const cfg = {
   warmUp: process.env.FUSESTREAM_BENCH_WARMUP === undefined || process.env.FUSESTREAM_BENCH_WARMUP === '' ? !QUICK : process.env.FUSESTREAM_BENCH_WARMUP !== '0',
   remoteTimeoutMs: envNumber('FUSESTREAM_BENCH_REMOTE_TIMEOUT', 180) * 1000,
   /** Longest run of one client (dd, tar, the create loop): it is stopped there (SIGINT). */
-  capMs: envNumber('FUSESTREAM_BENCH_CAP', QUICK ? 30 : 45) * 1000,
+  capMs: envNumber('FUSESTREAM_BENCH_CAP', QUICK ? 30 : 60) * 1000,
 };
 /** A warm-up pass only warms caches (source file, binaries, JIT): it stops sooner. */
 const WARMUP_CAP_MS = Math.min(cfg.capMs, 15_000);
@@ -602,12 +602,14 @@ function chart(title: string): string {
   ];
   const svg = barChartSvg({
     title: 'fusestream writes relative to rclone mount --vfs-cache-mode writes',
-    subtitle: `${title}. 1x = rclone in the same run; higher is better (times and CPU inverted); log scale; medians of ${cfg.runs} run(s).`,
+    subtitle: `${title}. 1x = rclone in the same run; higher is better (times and CPU inverted); log scale; medians of ${cfg.runs} run(s); † some runs capped.`,
     series: [{ name: 'fusestream', color: '#d62728' }],
     groups: groups.map((g) => {
       const r = ratio(g.fig);
       const better = FIGURES.find((f) => f.id === g.fig)?.better ?? 'higher';
-      return { label: g.label, values: [samples(g.fig, FS).length === 0 ? 'n/a' : r === undefined ? 'failed' : better === 'lower' ? 1 / r : r] };
+      const capped = [FS, RC].some((t) => samples(g.fig, t).some((x) => x.capped === true));
+      const value = samples(g.fig, FS).length === 0 ? 'not measured' : r === undefined ? 'failed' : better === 'lower' ? 1 / r : r;
+      return { label: `${g.label}${capped ? ' †' : ''}`, values: [value] };
     }),
     min: 0.01,
     max: 100,
