@@ -3,7 +3,10 @@
 // (1-8) and a random fuzz seed base, and reports every failure with what reproduces it.
 // Usage: npm run stress -- N [suite-substring...]
 //   (default suites: data/, kernel/mounted, kernel/in-flight, remote/http-transfer, remote/health,
-//   core/change-poller, bridge/late-open, e2e/versions: the concurrency and race suites)
+//   core/change-poller, bridge/late-open, e2e/versions, e2e/write-model, e2e/write-crash,
+//   e2e/write-drain: the concurrency and race suites; the write-path ones take their seeds
+//   from FUSESTREAM_FUZZ_BASE, and write-model runs twice as long and write-crash all its
+//   kill points under it)
 // `npm test` runs a short version (N=2).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -16,7 +19,7 @@ if (!Number.isInteger(n) || n < 1) {
   console.error('usage: npm run stress -- N [suite-substring...]');
   process.exit(2);
 }
-const wanted = filters.length > 0 ? filters : ['data/', 'kernel/mounted', 'kernel/in-flight', 'remote/http-transfer', 'remote/health', 'core/change-poller', 'bridge/late-open', 'e2e/versions'];
+const wanted = filters.length > 0 ? filters : ['data/', 'kernel/mounted', 'kernel/in-flight', 'remote/http-transfer', 'remote/health', 'core/change-poller', 'bridge/late-open', 'e2e/versions', 'e2e/write-model', 'e2e/write-crash', 'e2e/write-drain'];
 const testRoot = join(root, 'dist', 'test');
 const files = readdirSync(testRoot, { recursive: true })
   .map(String)

@@ -76,7 +76,9 @@ export interface Settings {
   uploadConcurrency: number;
   /** memfs: the /dev/fuse reader design. */
   reader: ReaderChoice;
-  /** memfs: size of a generated read-only /ramp.bin, if wanted. */
+  /** memfs: serve the reference model (the kernel layer alone) instead of the core. */
+  reference: boolean;
+  /** memfs: size of a generated /ramp.bin, if wanted. */
   rampFileBytes: number | undefined;
   /** memfs: number of small files in /many/, if wanted. */
   fileCount: number | undefined;
@@ -213,7 +215,8 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   entry({ key: 'upload-concurrency', field: 'uploadConcurrency', kind: 'count', unit: 'count', arg: 'n', default: 4, min: 1, commands: ['mount'], help: 'uploads and other remote changes applied at once' }),
   entry({ key: 'config', field: 'configFile', kind: 'path', arg: 'file', commands: ['mount'], help: 'JSON settings file, keys are these flags without dashes (else $XDG_CONFIG_HOME/fusestream/config.json if present)' }),
   entry({ key: 'reader', field: 'reader', kind: 'choice', choices: READERS, arg: 'kind', default: 'uvpipe', commands: ['memfs'], help: '/dev/fuse reader design' }),
-  entry({ key: 'ramp-file', field: 'rampFileBytes', kind: 'size', unit: 'bytes', arg: 'size', min: 0, commands: ['memfs'], help: 'add /ramp.bin, a read-only generated file of this size' }),
+  entry({ key: 'reference', field: 'reference', kind: 'boolean', default: false, commands: ['memfs'], help: 'serve the reference model (core/memory-fs.ts) instead of the core over an in-memory remote' }),
+  entry({ key: 'ramp-file', field: 'rampFileBytes', kind: 'size', unit: 'bytes', arg: 'size', min: 0, commands: ['memfs'], help: 'add /ramp.bin, a generated file of this size' }),
   entry({ key: 'files', field: 'fileCount', kind: 'count', unit: 'count', arg: 'count', min: 0, commands: ['memfs'], help: 'add /many/ with this many small files' }),
 ]);
 

@@ -7,13 +7,10 @@
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, type Settings } from '../base/settings.js';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
-import { FuseServer } from '../kernel/fuse-server.js';
-import { MemoryFs } from '../core/memory-fs.js';
-import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { MountError, unmount } from '../kernel/mount.js';
-import { runUntilStopped } from './run-mounted.js';
 import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
+import { runMemfs } from './memfs-command.js';
 import { runInvalidate, runStatus } from './status-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
@@ -51,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const memfsCmd = program
     .command('memfs')
-    .description('Mount an in-memory read-write filesystem (for trying and testing the FUSE layer).')
+    .description('Mount the core over an in-memory remote, read-write (for trying and testing the whole stack), or the reference model.')
     .argument('<mountpoint>', 'an existing empty directory');
   addSettingOptions(memfsCmd, 'memfs');
   memfsCmd.action(async (mountpoint: string, _o: unknown, cmd: Command) => {
@@ -62,20 +59,11 @@ export async function main(argv: string[]): Promise<void> {
       fail(err);
     }
     const logger = createLogger({ level: s.logLevel });
-    const fs = new MemoryFs({ attrTtlMs: 1000, entryTtlMs: 1000 });
-    if (s.rampFileBytes !== undefined) fs.addFile('ramp.bin', { size: s.rampFileBytes, generator: (off) => (off * 2654435761) >>> 24 });
-    if (s.fileCount !== undefined) {
-      fs.addDir('many');
-      for (let i = 0; i < s.fileCount; i++) fs.addFile(`many/f${i}`, Buffer.from(`file ${i}\n`));
-    }
-    let server: FuseServer;
     try {
-      server = await FuseServer.start({ mountpoint, ops: fuseOpsFor(fs), logger, reader: s.reader, deadlineMs: s.deadlineMs, allowOther: s.allowOther });
+      process.exitCode = await runMemfs(mountpoint, s, logger);
     } catch (err) {
       fail(err);
     }
-    process.stdout.write(`mounted on ${server.mountpoint} (reader ${s.reader}); Ctrl-C unmounts\n`);
-    process.exitCode = await runUntilStopped(server, logger);
     logger.flush();
   });
 

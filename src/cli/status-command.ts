@@ -19,6 +19,8 @@ interface Status {
   cache: { dir: string; cacheBytes: number; cacheCapBytes: number; openFiles: number; downloadsActive: number; bytesFetched: number; bytesServed: number };
   inFlight: { opcode: string; path?: string; ageMs: number; pid: number }[];
   poller: { intervalMs: number; rounds: number; changed: number; added: number; removed: number };
+  readOnly: boolean;
+  uploads: { pending: number; failed: number; failing: { change: string; path: string; attempts: number; error: string }[] };
 }
 
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
@@ -30,6 +32,10 @@ function render(s: Status): string {
     `  cache:  ${mib(s.cache.cacheBytes)} of ${mib(s.cache.cacheCapBytes)} in ${s.cache.dir}; ${s.cache.openFiles} open files, ${s.cache.downloadsActive} downloads; fetched ${mib(s.cache.bytesFetched)}, served ${mib(s.cache.bytesServed)}`,
     `  poll:   ${s.poller.intervalMs > 0 ? `every ${s.poller.intervalMs / 1000} s, ${s.poller.rounds} rounds, ${s.poller.changed + s.poller.added + s.poller.removed} changes seen` : 'off'}`,
   ];
+  if (!s.readOnly) {
+    lines.push(`  writes: ${s.uploads.pending} change(s) not on the remote yet${s.uploads.failed > 0 ? `, ${s.uploads.failed} failing` : ''}`);
+    for (const f of s.uploads.failing) lines.push(`    ${f.change.padEnd(7)} ${f.path}  (${f.attempts} attempts: ${f.error})`);
+  } else lines.push('  writes: read-only mount');
   if (s.inFlight.length === 0) lines.push('  requests in flight: none');
   else {
     lines.push(`  requests in flight: ${s.inFlight.length}`);

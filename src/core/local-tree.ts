@@ -44,6 +44,8 @@ export interface LocalFile {
   dirty: boolean;
   /** The bytes or length changed since the last snapshot (not only the time). */
   contentDirty: boolean;
+  /** The last snapshot (and its row) survive the process being killed, not yet a power loss. */
+  unsynced: boolean;
   handles: number;
   writers: number;
   /** Snapshots being made now: the file is not retired or parked meanwhile. */
@@ -64,7 +66,8 @@ export type LocalEntry =
   | { kind: 'moved'; source: string; attrs: InodeAttrs | undefined }
   /** A directory made here; `created`: the remote does not have it yet (nothing to list there). */
   | { kind: 'dir'; created: boolean }
-  | { kind: 'gone' };
+  /** Removed here. `pendingDelete`: the remote file is still open for reading, its delete (against this base) is journaled at the last close. */
+  | { kind: 'gone'; pendingDelete?: Base };
 
 const parentOf = (path: string): string => {
   const slash = path.lastIndexOf('/');

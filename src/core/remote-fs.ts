@@ -220,11 +220,14 @@ const isNotFound = (err: unknown): boolean => err instanceof RemoteError && err.
 /** The page-cache version key of a local file's bytes (see #pageCacheOnOpen). */
 const LOCAL_VERSION = 'local';
 
-/** fsync of a directory: its entries (a new or renamed file) survive a power loss. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
+/**
+ * Flushes `path` to disk by path: its data (a file: fdatasync) or, for a directory, its
+ * entries (fsync: a new or renamed file in it survives a power loss).
+ */
+async function syncPath(path: string, what: 'data' | 'entries'): Promise<void> {
+  const fh = await fsp.open(path, 'r');
   try {
-    await fh.sync();
+    await (what === 'data' ? fh.datasync() : fh.sync());
   } finally {
     await fh.close();
   }
@@ -271,7 +274,8 @@ export class RemoteFs implements FileSystem {
   readonly #snapshotOwner = new Map<string, LocalFile>();
   /** Bumped when a local change of a directory completes: a listing fetched across it is refetched. */
   readonly #dirEpochs = new Map<string, number>();
-  /** Remote files removed while open: deleted on the remote when their last handle closes. */
+  /** Remote files removed while open for reading: their delete is journaled at the last close. */
+  readonly #deferredDeletes = new Map<Inode, { path: string; entry: LocalEntry }>();
   /** The local file an inode's handles read and write (also after it was removed or renamed). */
   readonly #localByInode = new WeakMap<Inode, LocalFile>();
 
@@ -816,7 +820,7 @@ export class RemoteFs implements FileSystem {
         // The rename this handle's file was waiting for reached the remote meanwhile: its
         // bytes are at the new name now (same version).
         const old = h.reader;
-        h.reader = await this.#data.openFile(h.inode.path, old.fingerprint, old.sizeBytes);
+        h.reader = await this.#openMoved(h.inode.path, old, op.signal);
         h.source = h.inode.path;
         await old.close();
         return h.reader.read(offset, size, op.signal);
@@ -842,6 +846,7 @@ export class RemoteFs implements FileSystem {
     this.#pageCacheOnClose(h.inode, h.version);
     this.#inodes.handleClosed(h.inode);
     if (h.local === undefined) {
+      this.#deleteIfLast(h.inode);
       await h.reader?.close();
       return;
     }
@@ -853,6 +858,38 @@ export class RemoteFs implements FileSystem {
       await this.#commit(lf, 'background', this.#deadlineSignal()).catch((err: unknown) => this.#log.error({ err, path: lf.path }, 'close: the file could not be saved for upload; it stays in memory until unmount'));
     }
     await this.#settle(lf);
+  }
+
+  /**
+   * The file `old` read was renamed to `path` on the remote (its source is gone): reads go on
+   * there. A remote may give the moved object a new version name (an ETag): the one there
+   * now is taken if it has the same size, else the handle's file changed (ESTALE).
+   */
+  async #openMoved(path: string, old: FileReader, signal: AbortSignal): Promise<FileReader> {
+    const st = await this.#remote.stat(path, signal);
+    if (st.type !== 'file' || st.size !== old.sizeBytes) throw new FsError(Errno.ESTALE, `${path} changed while it was being renamed`);
+    return this.#data.openFile(path, fingerprintOf(exactAttrs(st, this.#mountedAtMs)), st.size);
+  }
+
+  /** The last handle of a remote file removed while open closed: its delete is journaled now. */
+  #deleteIfLast(node: Inode): void {
+    const d = this.#deferredDeletes.get(node);
+    if (d === undefined || node.openHandles > 0) return;
+    this.#deferredDeletes.delete(node);
+    const e = this.#tree.get(d.path);
+    // A new file made at the name meanwhile replaces the old one when it is uploaded.
+    if (e !== d.entry || e.kind !== 'gone' || e.pendingDelete === undefined || this.#queue === undefined) return;
+    this.#queue.delete(d.path, e.pendingDelete);
+    this.#tree.set(d.path, { kind: 'gone' });
+  }
+
+  /** Something new takes `path`: a delete still waiting for a last close is journaled first. */
+  #journalDeferredDelete(path: string): void {
+    const e = this.#tree.get(path);
+    if (e?.kind !== 'gone' || e.pendingDelete === undefined || this.#queue === undefined) return;
+    this.#queue.delete(path, e.pendingDelete);
+    this.#tree.set(path, { kind: 'gone' });
+    for (const [node, d] of this.#deferredDeletes) if (d.path === path) this.#deferredDeletes.delete(node);
   }
 
   // ---- Writes --------------------------------------------------------------------------
@@ -937,7 +974,7 @@ export class RemoteFs implements FileSystem {
   }
 
   #newLocalFile(path: string, base: Base, onRemote: boolean, size: number, mtimeMs: number): LocalFile {
-    return { path, wf: undefined, opening: undefined, snapshot: undefined, kept: undefined, size, mtimeMs, base, onRemote, dirty: false, contentDirty: false, handles: 0, writers: 0, busy: 0, unlinked: false, committing: Promise.resolve(), baseReader: undefined, source: undefined };
+    return { path, wf: undefined, opening: undefined, snapshot: undefined, kept: undefined, size, mtimeMs, base, onRemote, dirty: false, contentDirty: false, unsynced: false, handles: 0, writers: 0, busy: 0, unlinked: false, committing: Promise.resolve(), baseReader: undefined, source: undefined };
   }
 
   /** Makes the remote file `node` local (a write is coming): its bytes are fetched as needed. */
@@ -957,9 +994,17 @@ export class RemoteFs implements FileSystem {
     return lf;
   }
 
-  /** The working file of `lf`, opened (from its snapshot, or over its remote version) on first need. */
-  async #working(lf: LocalFile, signal: AbortSignal): Promise<WorkingFile> {
+  /**
+   * The working file of `lf`, opened on first need. `truncateTo`: the caller truncates it to
+   * this length next, so bytes past it are neither fetched nor counted (an O_TRUNC of a file
+   * larger than the cache needs no room for its old bytes).
+   */
+  async #working(lf: LocalFile, signal: AbortSignal, truncateTo?: number): Promise<WorkingFile> {
     if (lf.wf !== undefined) return lf.wf;
+    if (truncateTo !== undefined && lf.opening === undefined && truncateTo < lf.size) {
+      lf.size = truncateTo;
+      if (truncateTo === 0) lf.snapshot = undefined; // nothing of it is needed
+    }
     lf.opening ??= this.#openWorking(lf).then(
       (wf) => {
         lf.wf = wf;
@@ -1004,7 +1049,8 @@ export class RemoteFs implements FileSystem {
             } catch (err) {
               // A rename of this file reached the remote meanwhile: its bytes are at its path now.
               if (attempt > 1 || !isNotFound(err) || at.path === lf.path) throw err;
-              lf.baseReader = { path: lf.path, reader: this.#data.openFile(lf.path, src.fingerprint, src.size) };
+              const moved = at.reader.then((r) => this.#openMoved(lf.path, r, sig));
+              lf.baseReader = { path: lf.path, reader: moved };
               await at.reader.then((r) => r.close(), () => undefined);
             }
           }
@@ -1017,9 +1063,10 @@ export class RemoteFs implements FileSystem {
   #openLocal(node: Inode, lf: LocalFile, flags: number, signal: AbortSignal): Promise<OpenReply> {
     return this.#withHandle(node, lf, flags, async () => {
       // Opened now: an open handle keeps its bytes (the snapshot's fd) whatever uploads do.
-      await this.#working(lf, signal);
-      if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY) {
-        await (await this.#working(lf, signal)).truncate(0, this.#deadlineSignal(signal));
+      const truncate = (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== O_RDONLY;
+      const wf = await this.#working(lf, signal, truncate ? 0 : undefined);
+      if (truncate) {
+        await wf.truncate(0, this.#deadlineSignal(signal));
         this.#changed(lf, node);
       }
     });
@@ -1087,7 +1134,8 @@ export class RemoteFs implements FileSystem {
     if (this.#queue === undefined) return;
     const remote = this.#fsyncMode === 'remote';
     const lf = h.local ?? this.#localFileOf(h.inode);
-    if (lf !== undefined && !lf.unlinked) await this.#commit(lf, remote ? 'foreground' : 'background', this.#deadlineSignal(op.signal));
+    if (lf !== undefined && !lf.unlinked) await this.#commit(lf, remote ? 'foreground' : 'background', this.#deadlineSignal(op.signal), true);
+    else this.#queue.sync(); // names changed before (a rename onto this file) survive a power loss too
     if (!remote || h.inode.unlinked === true) return;
     try {
       await this.#queue.waitFor(h.inode.path, op.signal);
@@ -1097,14 +1145,15 @@ export class RemoteFs implements FileSystem {
     }
   }
 
+  /** The directory's changes (journaled when each op returned) survive a power loss. */
   async fsyncdir(): Promise<void> {
-    // Names are journaled when the op returns (synchronous=FULL): nothing more to make durable.
+    this.#queue?.sync();
   }
 
   /** Freezes `lf` into a snapshot and journals its put; one at a time per file. */
-  #commit(lf: LocalFile, priority: Priority, signal: AbortSignal): Promise<void> {
+  #commit(lf: LocalFile, priority: Priority, signal: AbortSignal, durable = false): Promise<void> {
     lf.busy++;
-    const run = lf.committing.then(() => this.#snapshot(lf, priority, signal)).finally(() => lf.busy--);
+    const run = lf.committing.then(() => this.#snapshot(lf, priority, signal, durable)).finally(() => lf.busy--);
     lf.committing = run.catch(() => undefined);
     return run;
   }
@@ -1114,14 +1163,31 @@ export class RemoteFs implements FileSystem {
     return lf.handles === 0 && lf.busy === 0 && lf.opening === undefined && !lf.dirty;
   }
 
-  async #snapshot(lf: LocalFile, priority: Priority, signal: AbortSignal): Promise<void> {
-    if (!lf.dirty || lf.unlinked) return;
+  /**
+   * Freezes `lf` (when dirty) into a snapshot and journals its put. `durable` (fsync, unmount):
+   * the snapshot, its directory entry and the journal survive a power loss when this returns;
+   * otherwise (close) they survive the process being killed, and a later durable call syncs
+   * them (`lf.unsynced`).
+   */
+  async #snapshot(lf: LocalFile, priority: Priority, signal: AbortSignal, durable: boolean): Promise<void> {
+    if (lf.unlinked) return;
     const { queue, journal } = this.#writableOrThrow();
+    if (!lf.dirty) {
+      if (durable && lf.unsynced) {
+        const last = lf.kept?.path ?? (lf.snapshot !== undefined ? queue.snapshotPath(lf.snapshot) : undefined);
+        if (last !== undefined) await syncPath(last, 'data');
+        await syncPath(this.#data.snapshotDir, 'entries');
+        queue.sync();
+        lf.unsynced = false;
+      }
+      return;
+    }
     const tail = journal.tailOf(lf.path);
     if (!lf.contentDirty && lf.snapshot !== undefined && tail?.kind === 'put' && tail.snapshot?.name === lf.snapshot && tail.state !== 'uploading') {
       // Only the time changed and the pending put still holds these bytes: journal it again.
       lf.dirty = false;
-      queue.put(lf.path, { name: lf.snapshot, sizeBytes: tail.snapshot.sizeBytes, mtimeMs: lf.mtimeMs }, lf.base, priority);
+      if (durable && lf.unsynced) await this.#snapshot(lf, priority, signal, true); // syncs the bytes first
+      queue.put(lf.path, { name: lf.snapshot, sizeBytes: tail.snapshot.sizeBytes, mtimeMs: lf.mtimeMs }, lf.base, priority, durable);
       return;
     }
     const wf = await this.#working(lf, signal);
@@ -1131,9 +1197,11 @@ export class RemoteFs implements FileSystem {
     const path = queue.snapshotPath(name);
     let size: number;
     try {
-      size = await wf.freeze(path, lf.writers === 0, signal);
+      // By move, never by copy: a handle still open for writing copies it back (thaw) only if it
+      // writes again, where a copy here would cost every close a second copy of the file.
+      size = await wf.freeze(path, true, signal, durable);
       this.#snapshotBytes.set(name, size);
-      await syncDir(this.#data.snapshotDir);
+      if (durable) await syncPath(this.#data.snapshotDir, 'entries');
     } catch (err) {
       lf.dirty = true;
       lf.contentDirty = true;
@@ -1151,7 +1219,7 @@ export class RemoteFs implements FileSystem {
     const previous = lf.kept;
     await this.#keep(lf, name, path, size);
     try {
-      queue.put(lf.path, { name, sizeBytes: size, mtimeMs: lf.mtimeMs }, lf.base, priority);
+      queue.put(lf.path, { name, sizeBytes: size, mtimeMs: lf.mtimeMs }, lf.base, priority, durable);
     } catch (err) {
       const kept = lf.kept;
       lf.kept = previous;
@@ -1162,6 +1230,7 @@ export class RemoteFs implements FileSystem {
     }
     this.#snapshotOwner.set(name, lf);
     lf.snapshot = name;
+    lf.unsynced = !durable;
     if (previous !== lf.kept) await this.#dropKept(previous);
     lf.size = size;
     lf.onRemote = true;
@@ -1461,9 +1530,12 @@ export class RemoteFs implements FileSystem {
   #createFile(dir: Inode, name: string): Inode {
     const journal = this.#writableOrThrow().journal;
     const path = joinPath(dir.path, name);
-    // Behind a pending change of the path (a delete), the journal knows the remote's version.
-    const pending = journal.touches(path);
-    const lf = this.#newLocalFile(path, { kind: 'absent' }, pending, 0, this.#clock.wallNow());
+    // Behind a pending change of the path (a delete), the journal knows the remote's version;
+    // behind a delete not journaled yet (the old file is still open), the new file replaces it.
+    const gone = this.#tree.get(path);
+    const deferred = gone?.kind === 'gone' ? gone.pendingDelete : undefined;
+    const pending = deferred !== undefined || journal.touches(path);
+    const lf = this.#newLocalFile(path, deferred ?? { kind: 'absent' }, pending, 0, this.#clock.wallNow());
     this.#changed(lf, undefined);
     this.#tree.set(path, { kind: 'file', file: lf });
     this.#inodes.detach(path);
@@ -1505,6 +1577,7 @@ export class RemoteFs implements FileSystem {
       if (dir.unlinked === true) throw new FsError(Errno.ENOENT, 'the directory was removed');
       if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
       const path = joinPath(dir.path, name);
+      this.#journalDeferredDelete(path);
       queue.mkdir(path);
       // A pending rmdir that never ran cancels out: the remote still has the directory.
       if (journal.touches(path)) this.#tree.set(path, { kind: 'dir', created: true });
@@ -1528,17 +1601,26 @@ export class RemoteFs implements FileSystem {
       if (node.attrs.type === 'dir') throw new FsError(Errno.EISDIR);
       const path = node.path;
       const lf = this.#localFileOf(node);
-      if (lf !== undefined) {
-        if (lf.onRemote || journal.touches(path)) queue.delete(path, lf.base);
-        lf.unlinked = true;
-        lf.dirty = false;
+      // An open handle keeps reading the file after the remote lost it: the bytes it has not
+      // fetched yet are fetched first (as a rename does).
+      if (lf !== undefined && lf.handles > 0 && lf.wf !== undefined && lf.wf.missingBytes > 0) await lf.wf.complete(this.#deadlineSignal(op.signal));
+      const e = this.#tree.get(path);
+      const base: Base = lf !== undefined ? lf.base : e?.kind === 'moved' || node.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(node.attrs) };
+      if (lf === undefined && node.openHandles > 0 && e === undefined) {
+        // A remote file still open for reading: its handles read it from the remote, so the
+        // delete is journaled when the last one closes (a crash before that keeps the file).
+        const gone: LocalEntry = { kind: 'gone', pendingDelete: base };
+        this.#tree.set(path, gone);
+        this.#deferredDeletes.set(node, { path, entry: gone });
       } else {
-        const e = this.#tree.get(path);
-        const base: Base = e?.kind === 'moved' || node.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(node.attrs) };
-        queue.delete(path, base);
+        if (lf === undefined || lf.onRemote || journal.touches(path)) queue.delete(path, base);
+        if (lf !== undefined) {
+          lf.unlinked = true;
+          lf.dirty = false;
+        }
+        if (journal.touches(path)) this.#tree.set(path, { kind: 'gone' });
+        else this.#tree.delete(path);
       }
-      if (journal.touches(path)) this.#tree.set(path, { kind: 'gone' });
-      else this.#tree.delete(path);
       this.#inodes.detach(path);
       this.#touchDir(dir);
       if (lf !== undefined && lf.handles === 0) await this.#closeLocal(lf);
@@ -1591,6 +1673,7 @@ export class RemoteFs implements FileSystem {
       if (dst !== undefined && (flags & RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EEXIST);
       const srcDir = src.attrs.type === 'dir';
       if (srcDir && to.startsWith(`${from}/`)) throw new FsError(Errno.EINVAL, 'cannot move a directory into itself');
+      if (dst === undefined) this.#journalDeferredDelete(to);
       if (dst !== undefined) {
         const dstDir = dst.attrs.type === 'dir';
         if (srcDir && !dstDir) throw new FsError(Errno.ENOTDIR);
@@ -1671,6 +1754,7 @@ export class RemoteFs implements FileSystem {
       const dir = this.#dirInode(parent);
       if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
       const path = joinPath(dir.path, name);
+      this.#journalDeferredDelete(path);
       // Made on the remote at once: what is pending there (its directory, a delete of the name) goes first.
       if (this.#tree.createdHere(dir.path) || this.#tree.has(path)) await queue.waitFor(undefined, this.#deadlineSignal(op.signal));
       await this.#remote.symlink(target, path, { signal: this.#deadlineSignal(op.signal) });
@@ -1704,7 +1788,7 @@ export class RemoteFs implements FileSystem {
       if (node.attrs.type !== 'file') throw new FsError(Errno.EINVAL);
       const lf = this.#localFileOf(node) ?? (await this.#makeLocal(node, op.signal));
       await this.#withLocal(lf, async () => {
-        await (await this.#working(lf, signal)).truncate(a.size as number, signal);
+        await (await this.#working(lf, signal, a.size)).truncate(a.size as number, signal);
         this.#changed(lf, node);
       }, signal);
     }
@@ -1802,6 +1886,7 @@ export class RemoteFs implements FileSystem {
     const queue = this.#queue;
     if (queue === undefined) return [];
     await this.#saveAll();
+    queue.sync();
     return queue.drain(timeoutMs);
   }
 
@@ -1809,7 +1894,7 @@ export class RemoteFs implements FileSystem {
   async #saveAll(): Promise<void> {
     await Promise.all(
       this.#tree.files().filter((lf) => lf.dirty && !lf.unlinked).map((lf) =>
-        this.#commit(lf, 'foreground', this.#deadlineSignal()).catch((err: unknown) => this.#log.error({ err, path: lf.path }, 'unmount: a written file could not be saved for upload; its unsaved writes are lost')),
+        this.#commit(lf, 'foreground', this.#deadlineSignal(), true).catch((err: unknown) => this.#log.error({ err, path: lf.path }, 'unmount: a written file could not be saved for upload; its unsaved writes are lost')),
       ),
     );
   }

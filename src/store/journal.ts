@@ -32,6 +32,10 @@
 //   (mkdir before the put inside, the put before the rename that moves it).
 //
 // Durability: opened with synchronous=FULL (database.ts): a committed row survives power loss.
+// `relaxed(fn)` runs fn's transactions with synchronous=NORMAL instead (WAL: the row survives
+// the process being killed, not a power loss) until `sync()` makes everything committed so
+// far durable: the core journals a close relaxed and an fsync durable, as a local filesystem
+// treats close and fsync.
 // The caller fdatasyncs a snapshot file before the row naming it commits, and deletes a
 // snapshot file only after the commit that released it (methods return released names), so a
 // crash leaves at worst an orphan file, never a row without its bytes.
@@ -185,6 +189,43 @@ export function related(a: { path: string; fromPath: string | undefined }, b: { 
   return false;
 }
 
+const parentOf = (p: string): string => {
+  const slash = p.lastIndexOf('/');
+  return slash < 0 ? '' : p.slice(0, slash);
+};
+
+/**
+ * The paths a set of rows touches, kept so that "is this row related to any of them" costs
+ * O(depth), not O(rows): each path, and every directory above one.
+ */
+class PathSet {
+  readonly #paths = new Set<string>();
+  readonly #above = new Set<string>();
+
+  add(r: { path: string; fromPath: string | undefined }): void {
+    for (const p of pathsOf(r)) {
+      this.#paths.add(p);
+      for (let a = p; a !== ''; ) {
+        a = parentOf(a);
+        if (this.#above.has(a)) break; // and everything above it already
+        this.#above.add(a);
+      }
+    }
+  }
+
+  /** Some row of the set touches a path of `r`, a directory above one, or something below one. */
+  relatedTo(r: { path: string; fromPath: string | undefined }): boolean {
+    for (const y of pathsOf(r)) {
+      if (this.#paths.has(y) || this.#above.has(y)) return true;
+      for (let a = y; a !== ''; ) {
+        a = parentOf(a);
+        if (this.#paths.has(a)) return true;
+      }
+    }
+    return false;
+  }
+}
+
 function checkPath(p: string): void {
   if (p.startsWith('/') || p.endsWith('/') || p.includes('\0')) throw new RangeError(`bad journal path ${JSON.stringify(p)}`);
 }
@@ -219,11 +260,24 @@ export class Journal {
     const cols = '*';
     return {
       byId: db.prepare<[number], Row>(`SELECT ${cols} FROM journal WHERE id = ?`),
-      tail: db.prepare<[string, string, string], Row>(
-        `SELECT ${cols} FROM journal WHERE remote = ? AND state != 'conflict' AND (path = ? OR from_path = ?) ORDER BY seq DESC LIMIT 1`,
+      // Two indexed probes (journal_path, journal_from), not a scan: an OR of the two columns
+      // would read every row, and this runs for every change.
+      tail: db.prepare<[string, string, string, string], Row>(
+        `SELECT * FROM (SELECT ${cols} FROM journal WHERE remote = ? AND path = ? AND state != 'conflict' ORDER BY seq DESC LIMIT 1)
+         UNION ALL
+         SELECT * FROM (SELECT ${cols} FROM journal WHERE remote = ? AND from_path = ? AND state != 'conflict' ORDER BY seq DESC LIMIT 1)
+         ORDER BY seq DESC LIMIT 1`,
       ),
       all: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? ORDER BY seq`),
       active: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? AND state != 'conflict' ORDER BY seq`),
+      uploading: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? AND state = 'uploading'`),
+      anyDue: db.prepare<[string, number], { one: number }>("SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND due_ms <= ? LIMIT 1"),
+      anyForegroundDue: db.prepare<[string, number], { one: number }>(
+        "SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND priority = 0 AND due_ms <= ? LIMIT 1",
+      ),
+      inheriting: db.prepare<[string, string], Row>(
+        `SELECT ${cols} FROM journal WHERE remote = ? AND path = ? AND state != 'conflict' AND base_kind = 'inherit' ORDER BY seq LIMIT 1`,
+      ),
       nextSeq: db.prepare<[], { next: number }>('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM journal'),
       insert: db.prepare(
         `INSERT INTO journal (seq, remote, path, from_path, kind, snapshot, size, mtime_ms, generation, base_kind, base_etag, base_size,
@@ -260,6 +314,7 @@ export class Journal {
       nextDue: db.prepare<[string, number], { due: number | null }>(
         "SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND due_ms > ?",
       ),
+      minDue: db.prepare<[string], { due: number | null }>("SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed')"),
       snapshots: db.prepare<[], { snapshot: string }>('SELECT snapshot FROM journal WHERE snapshot IS NOT NULL'),
     };
   }
@@ -320,7 +375,7 @@ export class Journal {
   }
 
   #tail(path: string): Row | undefined {
-    return this.#q.tail.get(this.#remote, path, path);
+    return this.#q.tail.get(this.#remote, path, this.#remote, path);
   }
 
   /**
@@ -440,19 +495,26 @@ export class Journal {
   take(limit: number, nowMs: number = this.#now()): JournalRow[] {
     this.#open();
     if (limit <= 0) return [];
+    // The common case costs one read, no write transaction: nothing is due yet (write-back delay).
+    if (this.#q.anyDue.get(this.#remote, nowMs) === undefined) return [];
     return this.#tx((): JournalRow[] => {
-      const active = this.#q.active.all(this.#remote).map(toRow);
+      const foregroundDue = this.#q.anyForegroundDue.get(this.#remote, nowMs) !== undefined;
+      // Rows being uploaded hold every related path; earlier rows (by seq) come first.
+      const held = new PathSet();
+      for (const u of this.#q.uploading.all(this.#remote)) held.add(toRow(u));
+      const earlier = new PathSet();
       const candidates: JournalRow[] = [];
-      for (let i = 0; i < active.length; i++) {
-        const r = active[i] as JournalRow;
-        if (r.state === 'uploading' || r.dueMs > nowMs) continue;
-        let blocked = false;
-        for (let j = 0; j < active.length && !blocked; j++) {
-          const o = active[j] as JournalRow;
-          // Earlier rows come first; uploading rows hold every related path.
-          if (o !== r && (j < i || o.state === 'uploading') && related(o, r)) blocked = true;
+      let foreground = 0;
+      for (const raw of this.#q.active.iterate(this.#remote)) {
+        const r = toRow(raw);
+        if (r.state !== 'uploading' && r.dueMs <= nowMs && !held.relatedTo(r) && !earlier.relatedTo(r)) {
+          candidates.push(r);
+          if (r.priority === 'foreground') foreground++;
         }
-        if (!blocked) candidates.push(r);
+        earlier.add(r);
+        // The oldest due rows of the best priority are enough: foreground ones when any is due
+        // (they may be anywhere), else background ones.
+        if ((foregroundDue ? foreground : candidates.length) >= limit) break;
       }
       candidates.sort((a, b) => (a.priority === b.priority ? a.dueMs - b.dueMs || a.seq - b.seq : a.priority === 'foreground' ? -1 : 1));
       const taken: JournalRow[] = [];
@@ -501,7 +563,7 @@ export class Journal {
       this.#q.delete.run(id);
       record?.(toRow(r), outcome, this.#db);
       // The next change of this path now knows what it was made against.
-      const waiting = this.#q.active.all(this.#remote).find((o) => o.path === r.path && o.base_kind === 'inherit');
+      const waiting = this.#q.inheriting.get(this.#remote, r.path);
       if (waiting) {
         const [k, e, s, m] = baseColumns(nowBase);
         this.#q.setBase.run(k, e, s, m, waiting.id);
@@ -597,6 +659,11 @@ export class Journal {
    * Earliest due time after `afterMs` of a row waiting to be taken, or undefined. (Rows due
    * already but not taken are waiting for a related row: its completion is the next event.)
    */
+  /** The earliest due time of any pending row not being uploaded (undefined: none). */
+  minDueMs(): number | undefined {
+    return this.#open().minDue.get(this.#remote)?.due ?? undefined;
+  }
+
   nextDueMs(afterMs: number): number | undefined {
     return this.#open().nextDue.get(this.#remote, Math.round(afterMs))?.due ?? undefined;
   }
@@ -627,6 +694,24 @@ export class Journal {
   /** Every snapshot file name any row (of any remote) references. */
   referencedSnapshots(): Set<string> {
     return new Set(this.#open().snapshots.all().map((r) => r.snapshot));
+  }
+
+  /** Runs `fn` with commits that survive a crash of the process, not a power loss (see header). */
+  relaxed<T>(fn: () => T): T {
+    const q = this.#open();
+    void q;
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
+  }
+
+  /** Makes every commit so far durable (a WAL checkpoint syncs the log first). */
+  sync(): void {
+    this.#open();
+    this.#db.pragma('wal_checkpoint(PASSIVE)');
   }
 
   /** The connection's `synchronous` pragma (2 = FULL): what a commit promises. */

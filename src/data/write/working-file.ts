@@ -18,7 +18,8 @@
 // - Dirty bytes are counted: `space.reserve` before the working file grows past what it counts
 //   (waiting for room, then CacheFullError), `space.release` when it shrinks, is frozen into a
 //   snapshot (the bytes move to the snapshot, whose owner releases them) or is closed.
-// - `freeze` makes an immutable, fdatasync'ed snapshot file of the complete file: by rename
+// - `freeze` makes an immutable snapshot file of the complete file (fdatasync'ed when
+//   durable: fsync; a close needs only what survives the process being killed): by rename
 //   when `move` (the working file is then gone and this object reads from the snapshot, frozen,
 //   until `thaw` copies it back), else by copy.
 import { randomBytes } from 'node:crypto';
@@ -83,7 +84,7 @@ export class WorkingFile {
     const path = join(o.dir, `w-${randomBytes(8).toString('hex')}`);
     try {
       fh = await fsp.open(path, 'wx+', 0o600);
-      await fh.truncate(o.size);
+      if (o.size > 0) await fh.truncate(o.size);
     } catch (err) {
       await fh?.close();
       await fsp.rm(path, { force: true });
@@ -156,10 +157,16 @@ export class WorkingFile {
   async write(offset: number, data: Buffer, signal: AbortSignal): Promise<number> {
     this.#checkOpen();
     if (this.#frozen) await this.thaw(signal);
-    const unlock = await this.#mutex.lock(signal);
+    const end = offset + data.length;
+    // Room is waited for before the mutex (a wait for room can last the deadline; reads of
+    // what is here must not wait behind it), then settled under it.
+    const reserved = await this.#reserveFor(end, signal);
+    const unlock = await this.#mutex.lock(signal).catch((err: unknown) => {
+      this.#space.release(reserved);
+      throw err;
+    });
     try {
-      const end = offset + data.length;
-      await this.#count(end, signal);
+      await this.#count(end, reserved, signal);
       let pos = 0;
       while (pos < data.length) {
         const { bytesWritten } = await this.#fh.write(data, pos, data.length - pos, offset + pos);
@@ -177,9 +184,13 @@ export class WorkingFile {
   async truncate(size: number, signal: AbortSignal): Promise<void> {
     this.#checkOpen();
     if (this.#frozen) await this.thaw(signal);
-    const unlock = await this.#mutex.lock(signal);
+    const reserved = await this.#reserveFor(size, signal);
+    const unlock = await this.#mutex.lock(signal).catch((err: unknown) => {
+      this.#space.release(reserved);
+      throw err;
+    });
     try {
-      if (size > this.#size) await this.#count(size, signal);
+      await this.#count(Math.max(size, this.#counted), reserved, signal);
       await this.#fh.truncate(size);
       if (size < this.#size) {
         this.#present.remove(size, Number.MAX_SAFE_INTEGER);
@@ -204,33 +215,30 @@ export class WorkingFile {
   }
 
   /**
-   * Makes `snapshotPath` an immutable copy of the complete file, fdatasync'ed. `move`: the
+   * Makes `snapshotPath` an immutable copy of the complete file, fdatasync'ed when `durable`. `move`: the
    * working file itself becomes the snapshot (no copy) and this object reads it, frozen; its
    * dirty bytes then belong to the snapshot's owner. Otherwise a copy (counted as dirty here:
    * the caller releases it with the snapshot). Returns the snapshot's size.
    */
-  async freeze(snapshotPath: string, move: boolean, signal: AbortSignal): Promise<number> {
+  async freeze(snapshotPath: string, move: boolean, signal: AbortSignal, durable = true): Promise<number> {
     this.#checkOpen();
     await this.complete(signal);
     const unlock = await this.#mutex.lock(signal);
     try {
       if (this.#missing(0, this.#size).length > 0) throw new Error('working file incomplete after complete()');
       const size = this.#size;
-      if (this.#frozen) {
-        await copyFile(this.#fh, snapshotPath, size, signal);
-        return size;
-      }
-      if (move) {
-        await this.#fh.datasync();
+      if (move && !this.#frozen) {
+        if (durable) await this.#fh.datasync();
         await fsp.rename(this.#path, snapshotPath);
         this.#path = snapshotPath;
         this.#frozen = true;
         this.#counted = 0; // the snapshot's owner releases them now
         return size;
       }
+      // A copy (of a frozen file: it is a snapshot already, and not ours to move).
       await this.#space.reserve(size, signal);
       try {
-        await copyFile(this.#fh, snapshotPath, size, signal);
+        await copyFile(this.#fh, snapshotPath, size, signal, durable);
       } catch (err) {
         this.#space.release(size);
         throw err;
@@ -243,13 +251,25 @@ export class WorkingFile {
 
   /** Turns a frozen (snapshot-reading) file back into a working copy of its own. */
   async thaw(signal: AbortSignal): Promise<void> {
-    const unlock = await this.#mutex.lock(signal);
+    if (!this.#frozen) return;
+    // Room first, without the mutex (see write); a frozen file does not change size.
+    const size = this.#size;
+    await this.#space.reserve(size, signal);
+    let unlock: () => void;
     try {
-      if (!this.#frozen) return;
-      await this.#space.reserve(this.#size, signal);
+      unlock = await this.#mutex.lock(signal);
+    } catch (err) {
+      this.#space.release(size);
+      throw err;
+    }
+    try {
+      if (!this.#frozen) {
+        this.#space.release(size); // another thaw won
+        return;
+      }
       const path = join(this.#dir, `w-${randomBytes(8).toString('hex')}`);
       try {
-        await copyFile(this.#fh, path, this.#size, signal);
+        await copyFile(this.#fh, path, this.#size, signal, false);
       } catch (err) {
         this.#space.release(this.#size);
         await fsp.rm(path, { force: true });
@@ -285,11 +305,22 @@ export class WorkingFile {
     if (this.#closed) throw new Error('working file is closed');
   }
 
-  /** Counts the extent up to `end` as dirty (under the mutex). */
-  async #count(end: number, signal: AbortSignal): Promise<void> {
-    if (end <= this.#counted) return;
-    await this.#space.reserve(end - this.#counted, signal);
-    this.#counted = end;
+  /** Reserves (without the mutex) what growing to `end` will need, as things are now. */
+  async #reserveFor(end: number, signal: AbortSignal): Promise<number> {
+    const bytes = Math.max(0, end - this.#counted);
+    if (bytes > 0) await this.#space.reserve(bytes, signal);
+    return bytes;
+  }
+
+  /**
+   * Counts the extent up to `end` as dirty (under the mutex), using the `reserved` bytes: what
+   * a concurrent change made unneeded is given back, what it made missing is reserved now.
+   */
+  async #count(end: number, reserved: number, signal: AbortSignal): Promise<void> {
+    const need = Math.max(0, end - this.#counted);
+    if (need > reserved) await this.#space.reserve(need - reserved, signal);
+    else if (reserved > need) this.#space.release(reserved - need);
+    this.#counted += need;
   }
 
   /** Makes [start, end) present, fetching base bytes not yet there (remote I/O without the mutex). */
@@ -321,8 +352,8 @@ export class WorkingFile {
   }
 }
 
-/** Copies `size` bytes of `from` into a new file `to`, fdatasync'ed. */
-async function copyFile(from: fsp.FileHandle, to: string, size: number, signal: AbortSignal): Promise<void> {
+/** Copies `size` bytes of `from` into a new file `to` (fdatasync'ed when `durable`). */
+async function copyFile(from: fsp.FileHandle, to: string, size: number, signal: AbortSignal, durable: boolean): Promise<void> {
   const out = await fsp.open(to, 'wx', 0o600);
   try {
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, size)));
@@ -335,7 +366,7 @@ async function copyFile(from: fsp.FileHandle, to: string, size: number, signal: 
       at += bytesRead;
     }
     await out.truncate(size);
-    await out.datasync();
+    if (durable) await out.datasync();
   } catch (err) {
     await out.close();
     await fsp.rm(to, { force: true });
