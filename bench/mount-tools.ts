@@ -1,14 +1,16 @@
-// Process plumbing for the mount bench (bench/mount-bench.ts): client commands in child process
-// groups with a soft cap (SIGINT, so dd prints what it copied) and a hard timeout (SIGKILL),
-// and the FUSE daemons under test, each on its own temp mountpoint, stopped by PID.
+// Process plumbing for the mount benches (bench/mount-bench.ts reads, bench/write-bench.ts
+// writes): client commands in child process groups with a soft cap (SIGINT, so dd prints what it
+// copied) and a hard timeout (SIGKILL), the FUSE daemons under test, each on its own temp
+// mountpoint, stopped by PID, and the small helpers both reports share (medians, machine and
+// version lines, progress lines, settings from the environment).
 //
 // Ownership: every client group and daemon started here is registered until it has exited and
 // its mount is gone; stopEverything() ends exactly those (by PID / process group id), never
 // anything found by name. The bench process itself never does file I/O on a mountpoint: it only
 // reads /proc and its own temp files.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -109,6 +111,38 @@ export function lastLines(text: string, n: number): string {
   return text.trim().split('\n').slice(-n).join(' | ').slice(0, 600);
 }
 
+/** How a client command ended, for failure messages. */
+export function describeExec(r: ExecResult): string {
+  return `${r.timedOut ? 'timed out' : r.capped ? 'capped' : `exit ${r.code ?? r.signal}`}: ${lastLines(r.stderr, 3)}`;
+}
+
+export interface TimedRun {
+  /** Wall clock (epoch seconds) just before the script started. */
+  startS: number;
+  /** Just after it ended: the script's own instant, or, when it was capped, when bash exited. */
+  endS: number;
+  /** Stopped at the cap (SIGINT to its process group). */
+  capped: boolean;
+  result: ExecResult;
+}
+
+/**
+ * Runs `script` in bash with $EPOCHREALTIME taken just before and after it, so the spawn of bash
+ * is not timed; both instants are wall clock, which other processes can compare with. The script's
+ * own stdout follows a "start" line. With `capMs` the run may be capped, and then counts as
+ * ending when bash exited; any other failure throws.
+ */
+export async function bashTimedAt(script: string, args: readonly string[], o: ExecOptions): Promise<TimedRun> {
+  const full = `echo "start $EPOCHREALTIME"; ${script} || exit 3; echo "end $EPOCHREALTIME"`;
+  const r = await exec('bash', ['-c', full, 'bench', ...args], o);
+  const exitedS = Date.now() / 1000;
+  const start = /^start ([\d.]+)$/m.exec(r.stdout);
+  const end = /^end ([\d.]+)$/m.exec(r.stdout);
+  if (r.code === 0 && start && end) return { startS: Number(start[1]), endS: Number(end[1]), capped: false, result: r };
+  if (r.capped && !r.timedOut && start) return { startS: Number(start[1]), endS: exitedS, capped: true, result: r };
+  throw new Error(`bash -c '${script}': ${describeExec(r)}`);
+}
+
 // ---------------------------------------------------------------- /proc readers
 
 export function isMounted(mnt: string): boolean {
@@ -137,16 +171,86 @@ export function peakRssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
+// ---------------------------------------------------------------- report helpers
+
+/** A positive number from the environment, or `dflt` when the variable is unset or empty. */
+export function envNumber(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}=${v} is not a positive number`);
+  return n;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return NaN;
+  return n % 2 === 1 ? (s[(n - 1) / 2] ?? NaN) : ((s[n / 2 - 1] ?? NaN) + (s[n / 2] ?? NaN)) / 2;
+}
+
+/** Three significant digits, or whole numbers from 100 up. */
+export const sig3 = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toPrecision(2));
+
+/** A timestamped progress line on stderr. */
+export function progress(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** One line about the machine the numbers come from. */
+export function machine(): string {
+  const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+  let debian = '';
+  try {
+    debian = `, Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}`;
+  } catch {
+    // not Debian
+  }
+  return `${cpus().length} cores (${cpuModel}), ${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${release()}${debian}, Node ${process.version}`;
+}
+
+/** First line of a command's stdout, or 'not available'. */
+export function firstLine(cmd: string, args: readonly string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] ?? '?';
+  } catch {
+    return 'not available';
+  }
+}
+
+/** The installed version of a Debian package, or '?'. */
+export function dpkgVersion(pkg: string): string {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** Short commit of a checkout, noting uncommitted changes under src/. */
+export function gitCommit(repoRoot: string): string {
+  try {
+    let commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim();
+    if (dirty !== '') commit += ' + uncommitted changes under src/';
+    return commit;
+  } catch {
+    return '? (not a git checkout)';
+  }
+}
+
 // ---------------------------------------------------------------- daemons under test
 
 export type MountToolId = 'fusestream' | 'rclone-off' | 'rclone-full' | 'httpdirfs' | 'httpdirfs-cache';
 
-export interface MountTool {
-  id: MountToolId;
+/** A daemon the benches can start: `Id` is the read bench's MountToolId unless given. */
+export interface MountTool<Id extends string = MountToolId> {
+  id: Id;
   label: string;
   /** Keeps data on disk across remounts (the "re-read after remount" figure applies). */
   diskCache: boolean;
-  command(url: string, mnt: string, cacheDir: string, workDir: string): { cmd: string; args: string[] };
+  /** `remote` is a URL for the read bench's tools and a local directory for the write bench's. */
+  command(remote: string, mnt: string, cacheDir: string, workDir: string): { cmd: string; args: string[] };
 }
 
 const fusestreamBin = new URL('../../bin/fusestream.js', import.meta.url).pathname;
@@ -183,8 +287,35 @@ export const MOUNT_TOOLS: readonly MountTool[] = [
   },
 ];
 
-export interface Daemon {
-  tool: MountTool;
+// The write bench's tools: each mounts a local directory read-write and uploads a closed file
+// `writeBackS` seconds after its last change.
+export type WriteToolId = 'fusestream' | 'rclone-writes';
+
+export function writeMountTools(writeBackS: number): readonly MountTool<WriteToolId>[] {
+  return [
+    {
+      id: 'fusestream',
+      label: 'fusestream',
+      diskCache: true,
+      command: (dir, mnt, cacheDir) => ({
+        cmd: process.execPath,
+        args: [fusestreamBin, 'mount', dir, mnt, '--cache-dir', cacheDir, '--write-back-delay', String(writeBackS), '--drain-timeout', '600', '--log-level', 'warn'],
+      }),
+    },
+    {
+      id: 'rclone-writes',
+      label: 'rclone vfs writes',
+      diskCache: true,
+      command: (dir, mnt, cacheDir, workDir) => ({
+        cmd: 'rclone',
+        args: ['mount', dir, mnt, '--vfs-cache-mode', 'writes', '--vfs-write-back', `${writeBackS}s`, '--cache-dir', cacheDir, '--config', join(workDir, 'rclone.conf'), '--log-level', 'NOTICE'],
+      }),
+    },
+  ];
+}
+
+export interface Daemon<Id extends string = MountToolId> {
+  tool: MountTool<Id>;
   pid: number;
   mnt: string;
   /** The daemon's stdout and stderr. */
@@ -196,7 +327,7 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-const daemons = new Set<Daemon>();
+const daemons = new Set<Daemon<string>>();
 
 function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
@@ -222,11 +353,11 @@ async function unmountIfMounted(mnt: string): Promise<void> {
 }
 
 /** Starts `tool` on a fresh temp mountpoint and resolves once the mount is in mountinfo. */
-export async function startDaemon(tool: MountTool, url: string, cacheDir: string, workDir: string, timeoutMs = 30_000): Promise<Daemon> {
+export async function startDaemon<Id extends string>(tool: MountTool<Id>, remote: string, cacheDir: string, workDir: string, timeoutMs = 30_000): Promise<Daemon<Id>> {
   if (closed) throw new Error('the bench is stopping');
   const mnt = mkdtempSync(join(tmpdir(), 'fusestream-bench-mnt-'));
   const logPath = join(workDir, `${tool.id}-${Date.now()}.log`);
-  const { cmd, args } = tool.command(url, mnt, cacheDir, workDir);
+  const { cmd, args } = tool.command(remote, mnt, cacheDir, workDir);
   const logFd = openSync(logPath, 'a');
   let child: ChildProcess;
   try {
@@ -248,7 +379,7 @@ export async function startDaemon(tool: MountTool, url: string, cacheDir: string
       return '';
     }
   };
-  const daemon: Daemon = {
+  const daemon: Daemon<Id> = {
     tool,
     pid: child.pid ?? -1,
     mnt,
