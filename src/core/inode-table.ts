@@ -136,8 +136,11 @@ export class InodeTable {
   /** `path` and, when it is a directory, every path below it, with their numbers. */
   #under(path: string): [string, Ino][] {
     const ino = this.#inoByPath.get(path);
-    const out: [string, Ino][] = ino === undefined ? [] : [[path, ino]];
-    const node = ino === undefined ? undefined : this.#byIno.get(ino);
+    // A path never seen has nothing below it either (a path below one is only known through a
+    // lookup in it, which gave it a number): no scan, so a create costs O(1), not O(paths).
+    if (ino === undefined) return [];
+    const out: [string, Ino][] = [[path, ino]];
+    const node = this.#byIno.get(ino);
     if (node !== undefined && node.attrs.type !== 'dir') return out;
     const prefix = `${path}/`;
     for (const [p, i] of this.#inoByPath) if (p.startsWith(prefix)) out.push([p, i]);
