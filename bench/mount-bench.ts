@@ -27,6 +27,7 @@ import {
   MOUNT_TOOLS,
   mustExec,
   peakRssBytes,
+  runBench,
   sleep,
   startDaemon,
   stopEverything,
@@ -817,23 +818,4 @@ ${failures.length > 0 ? `\n## Failures\n\n${failures.join('\n')}\n` : ''}`;
   process.stdout.write(`\n${table}\n\n${targetLines.join('\n')}\n\nwrote ${join(outDir, 'mount.md')} and ${join(outDir, 'mount.svg')} (${minutes.toFixed(1)} min)\n`);
 }
 
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    progress(`${sig}: stopping every client and daemon this bench started`);
-    void cleanup()
-      .catch(() => undefined)
-      .finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`mount bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBench('mount', main, cleanup, progress);

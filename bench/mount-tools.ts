@@ -430,3 +430,29 @@ export async function stopEverything(): Promise<void> {
   clientGroups.clear();
   await Promise.all([...daemons].map((d) => d.stop()));
 }
+
+/**
+ * Runs a bench's `main`: on SIGINT/SIGTERM/SIGHUP, on failure and at the end, `cleanup` stops
+ * every client and daemon the bench started (a failure sets exit code 1, a signal exits 130).
+ */
+export async function runBench(name: string, main: () => Promise<void>, cleanup: () => Promise<void>, progress: (msg: string) => void): Promise<void> {
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      progress(`${sig}: stopping every client and daemon this bench started`);
+      void cleanup()
+        .catch(() => undefined)
+        .finally(() => process.exit(130));
+    });
+  }
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`${name} bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}

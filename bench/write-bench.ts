@@ -55,6 +55,7 @@ import {
   mustExec,
   peakRssBytes,
   progress,
+  runBench,
   sig3,
   sleep,
   startDaemon,
@@ -725,23 +726,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${table}\n\n${targetLines().join('\n')}\n\nwrote ${join(outDir, 'write.md')} and ${join(outDir, 'write.svg')} (${minutes.toFixed(1)} min)\n`);
 }
 
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    progress(`${sig}: stopping every client and daemon this bench started`);
-    void cleanup()
-      .catch(() => undefined)
-      .finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(`write bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBench('write', main, cleanup, progress);
