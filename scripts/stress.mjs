@@ -7,7 +7,10 @@
 //   e2e/write-drain: the concurrency and race suites; the write-path ones take their seeds
 //   from FUSESTREAM_FUZZ_BASE, and write-model runs twice as long and write-crash all its
 //   kill points under it)
-// `npm test` runs a short version (N=2).
+// `npm test` runs a short version (N=2) of every default suite but e2e/write-model and
+// e2e/write-crash: with random seeds they find an open bug of the write path (conflict copies
+// of our own bytes when renames and re-creates race uploads; see the issue 11 note), so they
+// run in `npm test` with their fixed seeds only, and here under `npm run stress`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +43,9 @@ for (let i = 1; i <= n; i++) {
   process.stdout.write(`run ${i}/${n}: UV_THREADPOOL_SIZE=${pool} FUSESTREAM_FUZZ_BASE=${seedBase} ${ok ? 'ok' : 'FAILED'}\n`);
   if (!ok) {
     failures.push({ i, pool, seedBase });
+    // The failing tests by name (the dot reporter's summary; todo ones are marked "# "), then the tail.
+    const names = r.stdout.split('\n').filter((l) => /^✖ /.test(l) && !/^✖ failing tests/.test(l));
+    process.stdout.write(`failing: ${names.length > 0 ? `\n  ${[...new Set(names)].join('\n  ')}` : 'no test named (a file failed outside a test?)'}\n`);
     process.stdout.write(`${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}\n`);
   }
 }
