@@ -45,7 +45,10 @@ async function untilRewritten(read: () => Promise<string>): Promise<void> {
     },
     10_000,
     'the rewritten file to read as v2 through the mount',
-  );
+  ).catch((err: unknown) => {
+    // Say what the reads saw meanwhile (an old version, errors), not only that time ran out.
+    throw new Error(`${err instanceof Error ? err.message : String(err)}; the last reads saw: ${seen.slice(-8).join(', ')}`, { cause: err });
+  });
   assert.deepEqual([...new Set(seen)].filter((v) => v !== 'v1' && v !== 'v2' && v !== 'an error'), [], `every read was one version or an error: ${seen.join(', ')}`);
 }
 
