@@ -254,6 +254,8 @@ export class RemoteFs implements FileSystem {
   readonly #handles = new Map<Fh, Handle>();
   readonly #dirHandles = new Map<Fh, DirHandle>();
   readonly #pageCache = new WeakMap<Inode, PageCacheState>();
+  /** The size of the version last opened on an inode (a change of it may leave the kernel's size behind). */
+  readonly #openedSizes = new WeakMap<Inode, number>();
   /** The size last handed to the kernel for an inode (it clamps buffered reads at it). */
   readonly #kernelSizes = new WeakMap<Inode, number>();
   #nextFh = 1n;
@@ -766,10 +768,14 @@ export class RemoteFs implements FileSystem {
     let directIo = pages.directIo;
     const keepCache = pages.keepCache;
     const told = this.#kernelSizes.get(node);
-    if (told !== undefined && told !== node.attrs.size) {
-      // The kernel still believes the old size and would cut buffered reads of this version
+    const before = this.#openedSizes.get(node);
+    this.#openedSizes.set(node, node.attrs.size);
+    if ((told !== undefined && told !== node.attrs.size) || (before !== undefined && before !== node.attrs.size)) {
+      // The kernel may still believe the old size and would cut buffered reads of this version
       // at it (a truncated file): this handle reads past the page cache, and the kernel is
-      // told to drop the old attributes (off the request path) for everyone after it.
+      // told to drop the old attributes (off the request path) for everyone after it. Not
+      // only when we know we told it the old size: the kernel drops the attributes of a reply
+      // that raced an invalidation (its attr_version), so what we sent is not what it holds.
       directIo = true;
       this.#kernel?.invalidateInode(node.ino);
     }
