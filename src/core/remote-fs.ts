@@ -1348,10 +1348,15 @@ export class RemoteFs implements FileSystem {
     await this.#closeLocal(lf);
   }
 
+  /** A local change of `dir` completed: a listing of it fetched across that is fetched again. */
+  #bumpDir(dir: string): void {
+    this.#dirEpochs.set(dir, (this.#dirEpochs.get(dir) ?? 0) + 1);
+  }
+
   /** Sets (or with undefined removes) one name in the cached listing of its directory. */
   #patchListing(path: string, entry: RemoteEntry | undefined): void {
     const dir = parentOf(path);
-    this.#dirEpochs.set(dir, (this.#dirEpochs.get(dir) ?? 0) + 1);
+    this.#bumpDir(dir);
     const listing = this.#listings.get(dir);
     if (listing === undefined) return;
     const name = nameOf(path);
@@ -1466,7 +1471,7 @@ export class RemoteFs implements FileSystem {
       void this.#closeLocal(e.file);
     }
     this.#dropListing(parentOf(row.path));
-    this.#dirEpochs.set(parentOf(row.path), (this.#dirEpochs.get(parentOf(row.path)) ?? 0) + 1);
+    this.#bumpDir(parentOf(row.path));
     const node = this.#inodes.byPath(row.path);
     if (node !== undefined) {
       node.attrsAt = -Infinity;
@@ -1773,7 +1778,7 @@ export class RemoteFs implements FileSystem {
     }
     for (const p of [from, to]) {
       this.#dropListing(parentOf(p));
-      this.#dirEpochs.set(parentOf(p), (this.#dirEpochs.get(parentOf(p)) ?? 0) + 1);
+      this.#bumpDir(parentOf(p));
     }
   }
 

@@ -703,8 +703,7 @@ export class Journal {
 
   /** Runs `fn` with commits that survive a crash of the process, not a power loss (see header). */
   relaxed<T>(fn: () => T): T {
-    const q = this.#open();
-    void q;
+    this.#open();
     this.#db.pragma('synchronous = NORMAL');
     try {
       return fn();
