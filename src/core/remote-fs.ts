@@ -136,7 +136,10 @@ interface Handle {
   reader: FileReader | undefined;
   /** Where `reader` reads on the remote (a renamed file's bytes stay at its source until the rename is applied). */
   source: string;
-  /** The local file this handle reads and writes (undefined for a remote version's). */
+  /**
+   * The local file this handle reads and writes (undefined for a remote version's; a remote
+   * version's handle joins the local file when the file becomes local, see #makeLocal).
+   */
   local: LocalFile | undefined;
   /** The open(2) flags. */
   flags: number;
@@ -221,6 +224,10 @@ const isNotFound = (err: unknown): boolean => err instanceof RemoteError && err.
 
 /** The page-cache version key of a local file's bytes (see #pageCacheOnOpen). */
 const LOCAL_VERSION = 'local';
+/** Bytes read at a time when the rest of a file is fetched before the remote replaces it. */
+const FETCH_REST_CHUNK = 4 << 20;
+/** Renames applied on the remote that a read of a working file's base bytes follows. */
+const BASE_FOLLOW_ATTEMPTS = 8;
 
 /**
  * Flushes `path` to disk by path: its data (a file: fdatasync) or, for a directory, its
@@ -315,6 +322,7 @@ export class RemoteFs implements FileSystem {
         // it our record of whose it was) right after this, before the microtask runs.
         onUploaded: (row, outcome) => {
           const owner = row.snapshot !== undefined ? this.#snapshotOwner.get(row.snapshot.name) : undefined;
+          this.#remoteNowHas(row, outcome);
           queueMicrotask(() => this.#afterUpload(row, outcome, owner));
         },
         onConflict: (row, conflictPath) => queueMicrotask(() => this.#afterConflict(row, conflictPath)),
@@ -841,7 +849,7 @@ export class RemoteFs implements FileSystem {
         // The rename this handle's file was waiting for reached the remote meanwhile: its
         // bytes are at the new name now (same version).
         const old = h.reader;
-        h.reader = await this.#openMoved(h.inode.path, old, op.signal);
+        h.reader = await this.#openMoved(h.inode.path, old.sizeBytes, op.signal);
         h.source = h.inode.path;
         await old.close();
         return h.reader.read(offset, size, op.signal);
@@ -871,6 +879,7 @@ export class RemoteFs implements FileSystem {
       await h.reader?.close();
       return;
     }
+    await h.reader?.close(); // a handle of the remote version that joined the local file
     const lf = h.local;
     lf.handles--;
     if ((h.flags & O_ACCMODE) !== O_RDONLY) lf.writers--;
@@ -886,9 +895,9 @@ export class RemoteFs implements FileSystem {
    * there. A remote may give the moved object a new version name (an ETag): the one there
    * now is taken if it has the same size, else the handle's file changed (ESTALE).
    */
-  async #openMoved(path: string, old: FileReader, signal: AbortSignal): Promise<FileReader> {
+  async #openMoved(path: string, size: number, signal: AbortSignal): Promise<FileReader> {
     const st = await this.#remote.stat(path, signal);
-    if (st.type !== 'file' || st.size !== old.sizeBytes) throw new FsError(Errno.ESTALE, `${path} changed while it was being renamed`);
+    if (st.type !== 'file' || st.size !== size) throw new FsError(Errno.ESTALE, `${path} changed while it was being renamed`);
     return this.#data.openFile(path, fingerprintOf(exactAttrs(st, this.#mountedAtMs)), st.size);
   }
 
@@ -1012,6 +1021,14 @@ export class RemoteFs implements FileSystem {
     lf.source = { path: source, fingerprint: fp, size: node.attrs.size };
     this.#tree.set(node.path, { kind: 'file', file: lf });
     this.#localByInode.set(node, lf);
+    // Handles opened for reading before read the local file from now on (your own writes),
+    // and count as its handles: it is neither retired nor closed under them. (Their readers
+    // close with them: a read of one may be running now.)
+    for (const h of this.#handles.values()) {
+      if (h.inode !== node || h.local !== undefined) continue;
+      h.local = lf;
+      lf.handles++;
+    }
     return lf;
   }
 
@@ -1062,17 +1079,31 @@ export class RemoteFs implements FileSystem {
         size: lf.size,
         baseBytes: Math.min(src.size, lf.size),
         base: async (offset, length, sig) => {
+          let missingAt: string | undefined;
           for (let attempt = 1; ; attempt++) {
-            const at = lf.baseReader ?? { path: src.path, reader: this.#data.openFile(src.path, src.fingerprint, src.size) };
-            lf.baseReader = at;
+            // Where the version is now: each rename of it applied on the remote moves
+            // lf.source along. Not found there: the rename to lf.path may be applied and not
+            // reported yet.
+            const tracked = lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path;
+            const where = tracked === missingAt ? lf.path : tracked;
+            let at = lf.baseReader;
+            if (at === undefined || at.path !== where) {
+              const old = at;
+              // Moved: the object there now, if it is as large (a remote may give it a new ETag).
+              at = { path: where, reader: old === undefined && missingAt === undefined ? this.#data.openFile(where, src.fingerprint, src.size) : this.#openMoved(where, src.size, sig) };
+              lf.baseReader = at;
+              if (old !== undefined) void old.reader.then((r) => r.close(), () => undefined);
+            }
             try {
               return await (await at.reader).read(offset, length, sig);
             } catch (err) {
-              // A rename of this file reached the remote meanwhile: its bytes are at its path now.
-              if (attempt > 1 || !isNotFound(err) || at.path === lf.path) throw err;
-              const moved = at.reader.then((r) => this.#openMoved(lf.path, r, sig));
-              lf.baseReader = { path: lf.path, reader: moved };
-              await at.reader.then((r) => r.close(), () => undefined);
+              // A chain of renames applied on the remote meanwhile: follow it a few steps.
+              if (!isNotFound(err) || attempt >= BASE_FOLLOW_ATTEMPTS) throw err;
+              missingAt = at.path;
+              if (lf.baseReader === at) {
+                lf.baseReader = undefined;
+                void at.reader.then((r) => r.close(), () => undefined);
+              }
             }
           }
         },
@@ -1342,8 +1373,11 @@ export class RemoteFs implements FileSystem {
         for (const h of this.#handles.values()) if (h.inode === node && h.local === undefined) h.outdated = true;
       }
       this.#patchListing(lf.path, { name: nameOf(lf.path), type: 'file', size: v.size, ...(v.mtimeMs !== undefined ? { mtimeMs: v.mtimeMs } : {}), ...(v.etag !== undefined ? { etag: v.etag } : {}) });
-    } else if (node !== undefined) {
-      node.attrsAt = -Infinity;
+    } else {
+      // What the remote holds now is not known here (a rename applied there): listed afresh.
+      if (node !== undefined) node.attrsAt = -Infinity;
+      this.#dropListing(parentOf(lf.path));
+      this.#bumpDir(parentOf(lf.path));
     }
     await this.#closeLocal(lf);
   }
@@ -1375,6 +1409,33 @@ export class RemoteFs implements FileSystem {
     }
   }
 
+  /**
+   * Inside the transaction that completes `row`: the local files at its paths learn what the
+   * remote has there now, which is what their next put is made against once no row of the
+   * path is pending (while one is, the journal's own base decides). Synchronous, so no put
+   * journaled after this commit can take an older base.
+   */
+  #remoteNowHas(row: JournalRow, outcome: Outcome): void {
+    const set = (path: string, base: Base): void => {
+      const e = this.#tree.get(path);
+      if (e?.kind === 'file' && !e.file.unlinked) e.file.base = base;
+    };
+    switch (outcome.kind) {
+      case 'written':
+        set(row.path, { kind: 'version', version: outcome.version });
+        return;
+      case 'gone':
+        if (row.kind === 'delete') set(row.path, { kind: 'absent' });
+        return;
+      case 'moved':
+        set(row.path, outcome.version !== undefined ? { kind: 'version', version: outcome.version } : { kind: 'any' });
+        if (row.fromPath !== undefined) set(row.fromPath, { kind: 'absent' });
+        return;
+      case 'dir':
+        return;
+    }
+  }
+
   /** What the queue reports done: the local entry of the path goes once nothing of it is pending. */
   #afterUpload(row: JournalRow, outcome: Outcome, owner: LocalFile | undefined): void {
     try {
@@ -1384,6 +1445,10 @@ export class RemoteFs implements FileSystem {
     }
   }
 
+  // The cached listings say what the remote has: each completed row patches them at once,
+  // whatever the local tree lays over them (a later local change of the name hides it there,
+  // and once that goes, the listing must already be right). The tree's entry of a path goes
+  // when nothing of the path is pending any more.
   #afterUploadUnsafe(row: JournalRow, outcome: Outcome, owner: LocalFile | undefined): void {
     const journal = this.#journal;
     if (journal === undefined) return;
@@ -1393,40 +1458,32 @@ export class RemoteFs implements FileSystem {
       case 'put': {
         if (outcome.kind !== 'written') return;
         const version = outcome.version;
+        this.#patchListing(path, { name: nameOf(path), type: 'file', size: version.size, ...(version.mtimeMs !== undefined ? { mtimeMs: version.mtimeMs } : {}), ...(version.etag !== undefined ? { etag: version.etag } : {}) });
         // The file these bytes came from (it may have moved or been removed since).
         const lf = owner ?? (e?.kind === 'file' ? e.file : undefined);
         if (lf !== undefined) {
           lf.source = { path, fingerprint: version, size: version.size };
-          if (lf.path === path) lf.base = { kind: 'version', version };
           if (this.#idle(lf) && !lf.unlinked && !journal.touches(lf.path)) void this.#retire(lf);
-        }
-        if (lf === undefined || lf.path !== path) {
-          this.#patchListing(path, { name: nameOf(path), type: 'file', size: version.size, ...(version.mtimeMs !== undefined ? { mtimeMs: version.mtimeMs } : {}), ...(version.etag !== undefined ? { etag: version.etag } : {}) });
         }
         return;
       }
       case 'delete':
       case 'rmdir':
-        if (e?.kind === 'gone' && !journal.touches(path)) {
-          this.#tree.delete(path);
-          this.#patchListing(path, undefined);
-          if (row.kind === 'rmdir') this.#dropListing(path);
-        }
+        this.#patchListing(path, undefined);
+        if (row.kind === 'rmdir') this.#dropListing(path);
+        if (e?.kind === 'gone' && !journal.touches(path)) this.#tree.delete(path);
         return;
       case 'mkdir':
+        this.#patchListing(path, { name: nameOf(path), type: 'dir' });
         if (e?.kind === 'dir') {
           e.created = false;
           if (!this.#listings.has(path)) this.#keepListing(path, toListing([], this.#clock.now()));
-          if (!journal.touches(path)) {
-            this.#tree.delete(path);
-            this.#patchListing(path, { name: nameOf(path), type: 'dir' });
-          }
+          if (!journal.touches(path)) this.#tree.delete(path);
         }
         return;
       case 'rename': {
         const from = row.fromPath;
         if (from === undefined) return;
-        const movedVersion = outcome.kind === 'moved' ? outcome.version : undefined;
         const settled: LocalFile[] = [];
         for (const entry of this.#tree.values()) {
           if (entry.kind === 'moved' && entry.source === from) entry.source = path;
@@ -1434,29 +1491,26 @@ export class RemoteFs implements FileSystem {
             const lf = entry.file;
             const src = lf.source as NonNullable<LocalFile['source']>;
             lf.source = { ...src, path };
-            if (lf.path === path) lf.base = { kind: 'version', version: movedVersion ?? src.fingerprint };
             settled.push(lf);
           }
         }
-        for (const lf of settled) if (this.#idle(lf) && !lf.unlinked && !journal.touches(lf.path)) void this.#retire(lf);
-        if (e?.kind === 'moved' && !journal.touches(path)) {
-          this.#tree.delete(path);
-          const attrs = e.attrs;
-          const version = outcome.kind === 'moved' ? outcome.version : undefined;
-          const size = version?.size ?? attrs?.size;
-          if (size !== undefined) {
-            const mtimeMs = version?.mtimeMs ?? attrs?.remoteMtimeMs;
-            const etag = version?.etag ?? attrs?.etag;
-            this.#patchListing(path, { name: nameOf(path), type: attrs?.type ?? 'file', size, ...(mtimeMs !== undefined ? { mtimeMs } : {}), ...(etag !== undefined ? { etag } : {}) });
-          } else this.#dropListing(parentOf(path));
-        } else if (e === undefined) {
+        // Nothing at `from` now; the moved object at `path`, as far as we know its attributes.
+        this.#patchListing(from, undefined);
+        const attrs = e?.kind === 'moved' ? e.attrs : undefined;
+        const version = outcome.kind === 'moved' ? outcome.version : undefined;
+        const size = version?.size ?? attrs?.size;
+        if (size !== undefined) {
+          const mtimeMs = version?.mtimeMs ?? attrs?.remoteMtimeMs;
+          const etag = version?.etag ?? attrs?.etag;
+          this.#patchListing(path, { name: nameOf(path), type: attrs?.type ?? 'file', size, ...(mtimeMs !== undefined ? { mtimeMs } : {}), ...(etag !== undefined ? { etag } : {}) });
+        } else {
           this.#dropListing(parentOf(path));
+          this.#bumpDir(parentOf(path));
         }
+        if (e?.kind === 'moved' && !journal.touches(path)) this.#tree.delete(path);
         const f = this.#tree.get(from);
-        if (f?.kind === 'gone' && !journal.touches(from)) {
-          this.#tree.delete(from);
-          this.#patchListing(from, undefined);
-        }
+        if (f?.kind === 'gone' && !journal.touches(from)) this.#tree.delete(from);
+        for (const lf of settled) if (this.#idle(lf) && !lf.unlinked && !journal.touches(lf.path)) void this.#retire(lf);
         return;
       }
     }
@@ -1641,7 +1695,7 @@ export class RemoteFs implements FileSystem {
       const lf = this.#localFileOf(node);
       // An open handle keeps reading the file after the remote lost it: the bytes it has not
       // fetched yet are fetched first (as a rename does).
-      if (lf !== undefined && lf.handles > 0 && lf.wf !== undefined && lf.wf.missingBytes > 0) await lf.wf.complete(this.#deadlineSignal(op.signal));
+      if (lf !== undefined) await this.#fetchRestForOpenHandles(node, op.signal);
       const e = this.#tree.get(path);
       const base: Base = lf !== undefined ? lf.base : e?.kind === 'moved' || node.attrs.type !== 'file' ? { kind: 'any' } : { kind: 'version', version: fingerprintOf(node.attrs) };
       if (lf === undefined && node.openHandles > 0 && e === undefined) {
@@ -1717,6 +1771,7 @@ export class RemoteFs implements FileSystem {
         if (srcDir && !dstDir) throw new FsError(Errno.ENOTDIR);
         if (!srcDir && dstDir) throw new FsError(Errno.EISDIR);
         if (dstDir && (await this.#list(dst.ino, op.signal)).length > 0) throw new FsError(Errno.ENOTEMPTY);
+        if (!dstDir) await this.#fetchRestForOpenHandles(dst, op.signal);
       }
       if (srcDir) {
         await this.#renameDir(from, to, (flags & RENAME_NOREPLACE) !== 0, op.signal);
@@ -1756,6 +1811,32 @@ export class RemoteFs implements FileSystem {
       this.#touchDir(toDir);
     } finally {
       unlock();
+    }
+  }
+
+  /**
+   * `node` is about to be replaced on the remote while handles of it are open: POSIX lets them
+   * go on reading the old bytes, so the bytes they have not fetched yet are fetched now (into
+   * the working file, or into the cache file their reader pins).
+   */
+  async #fetchRestForOpenHandles(node: Inode, signal: AbortSignal): Promise<void> {
+    if (node.openHandles === 0) return;
+    const deadline = this.#deadlineSignal(signal);
+    const lf = this.#localFileOf(node);
+    if (lf !== undefined && lf.handles > 0) {
+      const wf = await this.#working(lf, deadline);
+      if (wf.missingBytes > 0) await wf.complete(deadline);
+    }
+    for (const h of [...this.#handles.values()]) {
+      if (h.inode !== node || h.local !== undefined || h.reader === undefined || h.outdated === true) continue;
+      const reader = h.reader;
+      try {
+        for (let offset = 0; offset < reader.sizeBytes; offset += FETCH_REST_CHUNK) await reader.read(offset, FETCH_REST_CHUNK, deadline);
+      } catch (err) {
+        // Changed on the remote already, or unreachable: the handle reports it when it reads.
+        if (signal.aborted) throw err;
+        this.#log.info({ err, path: node.path }, 'the rest of a file open for reading could not be fetched before it was replaced');
+      }
     }
   }
 

@@ -225,7 +225,7 @@ void describe('write path: kill -9 of the mount loses nothing acknowledged, leav
       const repro = `FUSESTREAM_FUZZ_BASE=${BASE} FUSESTREAM_WRITE_CRASH_ONLY=${index} node scripts/run-tests.mjs write-crash`;
 
       const mnt1 = mounts.mountpoint(work, 'mnt1');
-      const first = await mounts.start(['mount', remote, mnt1, '--cache-dir', cache, '--write-back-delay', writeBackDelay, '--log-level', 'warn'], mnt1, 'the first mount');
+      const first = await mounts.start(['mount', remote, mnt1, '--cache-dir', cache, '--write-back-delay', writeBackDelay, '--log-level', process.env.FUSESTREAM_MODEL_LOG_LEVEL ?? 'warn'], mnt1, 'the first mount');
       const workload = await runUntilKilled(first, mnt1, log, seed, trigger);
       const died = await within(first.proc.done, 10_000, 'the first mount to die after SIGKILL');
       assert.equal(died.signal, 'SIGKILL', `the first mount ran until the kill: exit ${died.code}, stderr: ${died.stderr.slice(-2000)}`);

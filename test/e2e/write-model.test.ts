@@ -55,19 +55,16 @@ const CASES: Case[] = [
     name: 'memfs (the core over an in-memory remote)',
     command: 'memfs',
     options: [],
-    knownFailure: 'open bug (issue 11 note): seed 7101 op 1867, a read through a handle of a file renamed and replaced meanwhile fails ENOENT (its rename chain was applied on the remote before the handle moved to the new name)',
   },
   {
     name: 'mount of a local dir, uploads racing the operations',
     command: 'mount',
     options: ['--write-back-delay', '0', '--fsync', 'local'],
-    knownFailure: 'open bug (issue 11 note): seed 7102 op 1018, unlink/re-create/rename chains on one name while its upload runs leave two .conflict- copies of our own bytes',
   },
   {
     name: 'mount of a local dir, uploads held until unmount, fsync waits for the remote',
     command: 'mount',
     options: ['--write-back-delay', '3600', '--fsync', 'remote'],
-    knownFailure: 'open bug (issue 11 note): seed 7103 op 774, a name renamed away, re-created, unlinked and re-created while an upload of the first incarnation runs: that upload completes after the last rename and the name shows again in its directory',
   },
 ];
 
@@ -100,7 +97,7 @@ void describe('write path: random operations against a model, then the remote tr
       }
       // A drain that cannot finish ends in 30 s with the rest named, well inside our wait for the exit.
       const args = c.command === 'mount' ? ['mount', remote, mnt, '--cache-dir', join(work, 'cache'), '--drain-timeout', '30', ...c.options] : ['memfs', mnt, ...c.options];
-      const m = await mounts.start([...args, '--log-level', 'warn'], mnt, `fusestream ${c.command}`);
+      const m = await mounts.start([...args, '--log-level', process.env.FUSESTREAM_MODEL_LOG_LEVEL ?? 'warn'], mnt, `fusestream ${c.command}`);
 
       const repro = `FUSESTREAM_MODEL_SEED=${seed} FUSESTREAM_MODEL_OPS=${OPS} node --enable-source-maps --test --test-name-pattern '${c.name.replace(/[()]/g, '.')}' dist/test/e2e/write-model.test.js`;
       const client = start(process.execPath, ['--enable-source-maps', child, mnt, String(seed), String(OPS), expect, c.command === 'mount' ? init : '-', '1']);

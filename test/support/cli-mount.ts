@@ -7,7 +7,7 @@
 //   SIGKILL on dispose), never by name; every mountpoint it handed out is unmounted by dispose
 //   (lazily if the daemon died: kill -9 leaves a dead mount behind).
 // - Every wait is bounded and names what it waited for.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { within } from '../../src/base/async.js';
 import { unmount } from '../../src/kernel/mount.js';
@@ -52,6 +52,9 @@ export class CliMounts {
     const proc = start(process.execPath, ['--enable-source-maps', CLI, ...args]);
     let stderr = '';
     proc.child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+    // A debugging aid: every mount's whole stderr (its log) appended to this file.
+    const logFile = process.env.FUSESTREAM_TEST_CLI_LOG;
+    if (logFile !== undefined) proc.child.stderr?.on('data', (d: string) => appendFileSync(logFile, d));
     const m = { mnt, proc, what, stderr: () => stderr };
     this.#mounts.push(m);
     try {

@@ -213,25 +213,25 @@ export class UploadQueue {
    * against `base`. When this returns, the change survives a crash.
    */
   put(path: string, snapshot: Snapshot, base: Base, priority: Priority = 'background', durable = true): void {
-    this.#record(() => this.#journal.recordPut(path, snapshot, base, priority, this.#dueFor(priority)), durable);
+    this.#record({ change: 'put', path, base: base.kind, snapshot: snapshot.name }, () => this.#journal.recordPut(path, snapshot, base, priority, this.#dueFor(priority)), durable);
   }
 
   // Names change as a local filesystem changes them: the row survives a crash of the process
   // at once, a power loss after the next `sync` (fsync, fsyncdir, unmount).
   delete(path: string, base: Base, priority: Priority = 'background'): void {
-    this.#record(() => this.#journal.recordDelete(path, base, priority, this.#dueFor(priority)), false);
+    this.#record({ change: 'delete', path, base: base.kind }, () => this.#journal.recordDelete(path, base, priority, this.#dueFor(priority)), false);
   }
 
   mkdir(path: string, priority: Priority = 'background'): void {
-    this.#record(() => this.#journal.recordMkdir(path, priority, this.#dueFor(priority)), false);
+    this.#record({ change: 'mkdir', path }, () => this.#journal.recordMkdir(path, priority, this.#dueFor(priority)), false);
   }
 
   rmdir(path: string, priority: Priority = 'background'): void {
-    this.#record(() => this.#journal.recordRmdir(path, priority, this.#dueFor(priority)), false);
+    this.#record({ change: 'rmdir', path }, () => this.#journal.recordRmdir(path, priority, this.#dueFor(priority)), false);
   }
 
   rename(from: string, to: string, targetBase: Base, priority: Priority = 'background'): void {
-    this.#record(() => this.#journal.recordRename(from, to, targetBase, priority, this.#dueFor(priority)), false);
+    this.#record({ change: 'rename', path: to, fromPath: from, base: targetBase.kind }, () => this.#journal.recordRename(from, to, targetBase, priority, this.#dueFor(priority)), false);
   }
 
   /** Makes every change journaled so far survive a power loss. */
@@ -347,9 +347,10 @@ export class UploadQueue {
     return priority === 'foreground' ? now : now + this.#writeBackDelayMs;
   }
 
-  #record(fn: () => RecordResult, durable: boolean): void {
+  #record(what: Record<string, string>, fn: () => RecordResult, durable: boolean): void {
     if (this.#closed !== undefined) throw new UploadQueueClosedError('the upload queue is closed');
     const r = durable ? fn() : this.#journal.relaxed(fn);
+    this.#logger.debug({ ...what, id: r.id, released: r.released.length }, 'journaled');
     this.#deleteSnapshots(r.released);
     this.#kick();
     this.#checkWaiters();
@@ -402,7 +403,7 @@ export class UploadQueue {
   }
 
   async #work(row: JournalRow, signal: AbortSignal): Promise<void> {
-    const log = this.#logger.child({ change: row.kind, path: row.path, id: row.id, generation: row.generation });
+    const log = this.#logger.child({ change: row.kind, path: row.path, ...(row.fromPath !== undefined ? { fromPath: row.fromPath } : {}), base: row.base.kind, id: row.id, generation: row.generation });
     try {
       const applied = await this.#apply(row, signal);
       if (applied.kind === 'conflict') {
