@@ -7,10 +7,7 @@
 //   e2e/write-drain: the concurrency and race suites; the write-path ones take their seeds
 //   from FUSESTREAM_FUZZ_BASE, and write-model runs twice as long and write-crash all its
 //   kill points under it)
-// `npm test` runs a short version (N=2) of every default suite but e2e/write-model and
-// e2e/write-crash: with random seeds they find an open bug of the write path (conflict copies
-// of our own bytes when renames and re-creates race uploads; see the issue 11 note), so they
-// run in `npm test` with their fixed seeds only, and here under `npm run stress`.
+// `npm test` runs a short version (N=2) of every default suite.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
