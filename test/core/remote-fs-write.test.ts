@@ -646,6 +646,78 @@ describe('RemoteFs write path (core, no kernel)', () => {
     }
   });
 
+  // Found by the model checker (seeds 7101-7103 of test/e2e/write-model.test.ts, fixed together).
+  describe('handles across renames and removals applied on the remote', () => {
+    // Failed before the fix: the reading handle was not counted by the local file, so the
+    // unlink closed its working file under it and it read the uploaded version's bytes from a
+    // remote that had deleted them (zeros through the kernel's page cache).
+    test('a handle opened for reading before another handle wrote the file reads the written bytes, also after unlink and the delete reached the remote', async () => {
+      remote.setFile('r.bin', rampBuffer(0, 256 * KiB, 60));
+      const w = await open({ upload: { writeBackDelayMs: 0 } });
+      const d = w.driver;
+      const reader = await d.open('r.bin', O_RDONLY);
+      assertRamp(await d.read(reader, 4 * KiB, 0), 0, 60, 'the remote version, before the write');
+      const writer = await d.open('r.bin', O_WRONLY);
+      await d.write(writer, rampBuffer(256 * KiB, 8 * KiB, 61), 256 * KiB);
+      await d.close(writer);
+      await drain(w, 'the put of r.bin');
+      await d.unlink('r.bin');
+      await drain(w, 'the delete of r.bin');
+      assert.deepEqual(await remoteNames(remote), [], 'deleted on the remote');
+      const expected = Buffer.concat([rampBuffer(0, 256 * KiB, 60), rampBuffer(256 * KiB, 8 * KiB, 61)]);
+      assert.deepEqual(await d.read(reader, 512 * KiB, 0), expected, 'the reading handle reads the file as written, to its new end');
+      await d.close(reader);
+    });
+
+    // Failed before the fix: the handle fetched what it had not read yet from the remote,
+    // which held the other file by then (ESTALE; ENOENT on memfs when renamed on).
+    test('a rename over a remote file open for reading: once it is applied on the remote, the handle still reads every old byte', async () => {
+      remote.setFile('old.bin', rampBuffer(0, 2 * MiB, 62));
+      remote.setFile('new.bin', rampBuffer(0, 1 * MiB, 63));
+      const w = await open({ upload: { writeBackDelayMs: 0 } });
+      const d = w.driver;
+      const fd = await d.open('old.bin', O_RDONLY);
+      assertRamp(await d.read(fd, 4 * KiB, MiB), MiB, 62, 'one page, before the rename');
+      await d.rename('new.bin', 'old.bin');
+      await drain(w, 'the rename to reach the remote');
+      assert.deepEqual(remote.fileBytes('old.bin'), rampBuffer(0, 1 * MiB, 63), 'the remote holds the new file at the name');
+      assertRamp(await d.read(fd, 2 * MiB, 0), 0, 62, 'the open handle reads the file it opened, to its end');
+      await d.close(fd);
+      assertRamp(await d.readFile('old.bin'), 0, 63, 'a new open reads the new file');
+    });
+
+    // Failed before the fix (the kill -9 test, run 22 of seed base 488821552): the working
+    // file read its unfetched bytes at the name the remote had when it opened; the chain of
+    // renames moved them on (ENOENT or ESTALE at close: the save failed).
+    test('a file renamed in a chain, then written: its unfetched bytes are read where the renames applied so far left them', async () => {
+      remote.setFile('a.bin', rampBuffer(0, 512 * KiB, 64));
+      const w = await open({ upload: { writeBackDelayMs: 0 } });
+      const d = w.driver;
+      let hold = remote.hold('rename');
+      await d.rename('a.bin', 'y.bin');
+      await d.rename('y.bin', 'x.bin');
+      await d.rename('x.bin', 'b.bin');
+      await d.rename('b.bin', 'x.bin');
+      const fd = await d.open('x.bin', O_RDWR);
+      await d.write(fd, rampBuffer(0, 1000, 65), 0);
+      // One rename at a time through the hold (a new hold lets the waiting one go): three are
+      // applied, the fourth (b.bin to x.bin) waits.
+      for (let i = 1; i <= 3; i++) {
+        await within(hold.reached(1), MS, `rename ${i} to reach the hold`);
+        hold = remote.hold('rename');
+      }
+      await within(hold.reached(1), MS, 'rename 4 to reach the hold');
+      assert.deepEqual(await remoteNames(remote), ['b.bin'], 'the bytes are at b.bin now');
+      await d.close(fd); // completes the file: the unfetched bytes are read at b.bin
+      hold.open();
+      await drain(w, 'the last rename and the put of x.bin');
+      const expected = rampBuffer(0, 512 * KiB, 64);
+      rampBuffer(0, 1000, 65).copy(expected);
+      assert.deepEqual(await remoteNames(remote), ['x.bin'], 'no conflict copy, nothing else');
+      assert.deepEqual(remote.fileBytes('x.bin'), expected, 'the remote holds the old bytes with the write over them');
+    });
+  });
+
   describe('unlink of an open file', () => {
     test('a new file: still readable and writable through the handle; nothing is uploaded for it', async () => {
       const w = await open();
