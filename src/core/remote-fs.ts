@@ -845,15 +845,7 @@ export class RemoteFs implements FileSystem {
     try {
       return await h.reader.read(offset, size, op.signal);
     } catch (err) {
-      if (isNotFound(err) && h.source !== h.inode.path && h.inode.unlinked !== true) {
-        // The rename this handle's file was waiting for reached the remote meanwhile: its
-        // bytes are at the new name now (same version).
-        const old = h.reader;
-        h.reader = await this.#openMoved(h.inode.path, old.sizeBytes, op.signal);
-        h.source = h.inode.path;
-        await old.close();
-        return h.reader.read(offset, size, op.signal);
-      }
+      if (isNotFound(err) && h.inode.unlinked !== true) return this.#readMoved(h, offset, size, op.signal, err);
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
         h.inode.attrsAt = -Infinity;
@@ -862,6 +854,40 @@ export class RemoteFs implements FileSystem {
       }
       throw err;
     }
+  }
+
+  /**
+   * `h`'s bytes are gone from where its reader read them: renames applied on the remote moved
+   * them (the same version), one or several in a row. Reads on where they are now: the source
+   * of the file's pending rename, or its own name once that is applied.
+   */
+  async #readMoved(h: Handle, offset: number, size: number, signal: AbortSignal, notFound: unknown): Promise<Buffer> {
+    let err = notFound;
+    let tried = h.source;
+    for (let attempt = 1; attempt <= BASE_FOLLOW_ATTEMPTS; attempt++) {
+      const e = this.#tree.get(h.inode.path);
+      const where = e?.kind === 'moved' ? e.source : h.inode.path;
+      if (where === tried || h.reader === undefined) break;
+      tried = where;
+      const old = h.reader;
+      try {
+        let reader = await this.#openMoved(where, old.sizeBytes, signal);
+        if (h.reader === old) {
+          h.reader = reader;
+          h.source = where;
+          await old.close();
+        } else {
+          // A concurrent read of this handle moved it first: its reader is the one kept.
+          await reader.close();
+          reader = h.reader ?? reader;
+        }
+        return await reader.read(offset, size, signal);
+      } catch (next) {
+        if (!isNotFound(next)) throw next;
+        err = next;
+      }
+    }
+    throw err;
   }
 
   async release(_op: OpContext, _ino: Ino, fh: Fh): Promise<void> {

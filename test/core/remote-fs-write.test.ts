@@ -686,6 +686,28 @@ describe('RemoteFs write path (core, no kernel)', () => {
       assertRamp(await d.readFile('old.bin'), 0, 63, 'a new open reads the new file');
     });
 
+    // Failed before the fix (the model checker under stress, seed 247785038): the handle
+    // followed only one rename, to the file's final name, which the remote did not have yet.
+    test('a remote file open for reading, renamed twice: between the two renames applied on the remote, the handle reads at the intermediate name', async () => {
+      remote.setFile('a.bin', rampBuffer(0, 32 * MiB, 67));
+      const w = await open({ upload: { writeBackDelayMs: 0 } });
+      const d = w.driver;
+      const fd = await d.open('a.bin', O_RDONLY);
+      assertRamp(await d.read(fd, 4 * KiB, 0), 0, 67, 'one page, before the renames');
+      let hold = remote.hold('rename');
+      await d.rename('a.bin', 'y.bin');
+      await d.rename('y.bin', 'x.bin');
+      await within(hold.reached(1), MS, 'rename 1 to reach the hold');
+      hold = remote.hold('rename');
+      await within(hold.reached(1), MS, 'rename 2 to reach the hold');
+      assert.deepEqual(await remoteNames(remote), ['y.bin'], 'the bytes are at the intermediate name');
+      assertRamp(await d.read(fd, 64 * KiB, 24 * MiB), 24 * MiB, 67, 'the handle reads bytes it had not fetched');
+      hold.open();
+      await drain(w, 'the second rename');
+      assertRamp(await d.read(fd, 64 * KiB, 30 * MiB), 30 * MiB, 67, 'and after the second rename');
+      await d.close(fd);
+    });
+
     // Failed before the fix (the kill -9 test, run 22 of seed base 488821552): the working
     // file read its unfetched bytes at the name the remote had when it opened; the chain of
     // renames moved them on (ENOENT or ESTALE at close: the save failed).
