@@ -845,7 +845,9 @@ export class RemoteFs implements FileSystem {
     try {
       return await h.reader.read(offset, size, op.signal);
     } catch (err) {
-      if (isNotFound(err) && h.inode.unlinked !== true) return this.#readMoved(h, offset, size, op.signal, err);
+      // Renames applied on the remote moved this version's bytes (another file may have their
+      // old name by now).
+      if ((isNotFound(err) || err instanceof ChangedError) && h.inode.unlinked !== true && this.#remoteLocation(h.inode) !== h.source) return this.#readMoved(h, offset, size, op.signal, err);
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
         h.inode.attrsAt = -Infinity;
@@ -861,12 +863,11 @@ export class RemoteFs implements FileSystem {
    * them (the same version), one or several in a row. Reads on where they are now: the source
    * of the file's pending rename, or its own name once that is applied.
    */
-  async #readMoved(h: Handle, offset: number, size: number, signal: AbortSignal, notFound: unknown): Promise<Buffer> {
-    let err = notFound;
+  async #readMoved(h: Handle, offset: number, size: number, signal: AbortSignal, first: unknown): Promise<Buffer> {
+    let err = first;
     let tried = h.source;
     for (let attempt = 1; attempt <= BASE_FOLLOW_ATTEMPTS; attempt++) {
-      const e = this.#tree.get(h.inode.path);
-      const where = e?.kind === 'moved' ? e.source : h.inode.path;
+      const where = this.#remoteLocation(h.inode);
       if (where === tried || h.reader === undefined) break;
       tried = where;
       const old = h.reader;
@@ -883,11 +884,17 @@ export class RemoteFs implements FileSystem {
         }
         return await reader.read(offset, size, signal);
       } catch (next) {
-        if (!isNotFound(next)) throw next;
+        if (!(isNotFound(next) || next instanceof ChangedError)) throw next;
         err = next;
       }
     }
     throw err;
+  }
+
+  /** Where the remote has `node`'s bytes now: the source of its pending rename, else its name. */
+  #remoteLocation(node: Inode): string {
+    const e = this.#tree.get(node.path);
+    return e?.kind === 'moved' ? e.source : node.path;
   }
 
   async release(_op: OpContext, _ino: Ino, fh: Fh): Promise<void> {
@@ -1116,15 +1123,17 @@ export class RemoteFs implements FileSystem {
             if (at === undefined || at.path !== where) {
               const old = at;
               // Moved: the object there now, if it is as large (a remote may give it a new ETag).
-              at = { path: where, reader: old === undefined && missingAt === undefined ? this.#data.openFile(where, src.fingerprint, src.size) : this.#openMoved(where, src.size, sig) };
+              at = { path: where, reader: old === undefined && attempt === 1 ? this.#data.openFile(where, src.fingerprint, src.size) : this.#openMoved(where, src.size, sig) };
               lf.baseReader = at;
               if (old !== undefined) void old.reader.then((r) => r.close(), () => undefined);
             }
             try {
               return await (await at.reader).read(offset, length, sig);
             } catch (err) {
-              // A chain of renames applied on the remote meanwhile: follow it a few steps.
-              if (!isNotFound(err) || attempt >= BASE_FOLLOW_ATTEMPTS) throw err;
+              // A chain of renames applied on the remote meanwhile (another file may have the
+              // old name by now): follow it a few steps.
+              const movedOn = (lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path) !== at.path;
+              if (!(isNotFound(err) || (err instanceof ChangedError && movedOn)) || attempt >= BASE_FOLLOW_ATTEMPTS) throw err;
               missingAt = at.path;
               if (lf.baseReader === at) {
                 lf.baseReader = undefined;

@@ -708,6 +708,22 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await d.close(fd);
     });
 
+    // Failed before the fix (the model checker under stress, seed 66939210): the handle read
+    // the old name, where a new file was by then: ESTALE.
+    test('a remote file open for reading, renamed, and a new file saved at its old name: the handle reads its own bytes at the new name', async () => {
+      remote.setFile('p.bin', rampBuffer(0, 32 * MiB, 68));
+      const w = await open({ upload: { writeBackDelayMs: 0 } });
+      const d = w.driver;
+      const fd = await d.open('p.bin', O_RDONLY);
+      assertRamp(await d.read(fd, 4 * KiB, 0), 0, 68, 'one page, before the rename');
+      await d.rename('p.bin', 'q.bin');
+      await d.writeFile('p.bin', rampBuffer(0, 64 * KiB, 69));
+      await drain(w, 'the rename and the new file to reach the remote');
+      assert.deepEqual(remote.fileBytes('p.bin'), rampBuffer(0, 64 * KiB, 69), 'the new file is at the old name');
+      assertRamp(await d.read(fd, 64 * KiB, 24 * MiB), 24 * MiB, 68, 'the handle reads bytes it had not fetched, at the new name');
+      await d.close(fd);
+    });
+
     // Failed before the fix (the kill -9 test, run 22 of seed base 488821552): the working
     // file read its unfetched bytes at the name the remote had when it opened; the chain of
     // renames moved them on (ENOENT or ESTALE at close: the save failed).
