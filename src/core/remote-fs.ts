@@ -940,17 +940,27 @@ export class RemoteFs implements FileSystem {
     if (d === undefined || node.openHandles > 0) return;
     this.#deferredDeletes.delete(node);
     const e = this.#tree.get(d.path);
-    // A new file made at the name meanwhile replaces the old one when it is uploaded.
+    // Journaled already: something new took the name meanwhile (#journalDeferredDelete).
     if (e !== d.entry || e.kind !== 'gone' || e.pendingDelete === undefined || this.#queue === undefined) return;
     this.#queue.delete(d.path, e.pendingDelete);
     this.#tree.set(d.path, { kind: 'gone' });
   }
 
-  /** Something new takes `path`: a delete still waiting for a last close is journaled first. */
-  #journalDeferredDelete(path: string): void {
-    const e = this.#tree.get(path);
-    if (e?.kind !== 'gone' || e.pendingDelete === undefined || this.#queue === undefined) return;
-    this.#queue.delete(path, e.pendingDelete);
+  /**
+   * Something new takes `path`: a delete still waiting for a last close is journaled first,
+   * once the handles still open on the removed file have the bytes they have not read yet
+   * (the new file replaces the old one on the remote). Called holding `#names`.
+   */
+  async #journalDeferredDelete(path: string, signal: AbortSignal): Promise<void> {
+    const waiting = (): Base | undefined => {
+      const e = this.#tree.get(path);
+      return e?.kind === 'gone' ? e.pendingDelete : undefined;
+    };
+    if (waiting() === undefined || this.#queue === undefined) return;
+    for (const [node, d] of [...this.#deferredDeletes]) if (d.path === path) await this.#fetchRestForOpenHandles(node, signal);
+    const base = waiting(); // the last handle may have closed meanwhile (and journaled it)
+    if (base === undefined) return;
+    this.#queue.delete(path, base);
     this.#tree.set(path, { kind: 'gone' });
     for (const [node, d] of this.#deferredDeletes) if (d.path === path) this.#deferredDeletes.delete(node);
   }
@@ -1633,6 +1643,7 @@ export class RemoteFs implements FileSystem {
         const open = await this.open(op, existing.ino, flags);
         return { entry: this.#entry(existing), open };
       }
+      await this.#journalDeferredDelete(joinPath(dir.path, name), op.signal);
       const node = this.#createFile(dir, name);
       const lf = this.#localFileOf(node) as LocalFile;
       const open = await this.#openLocal(node, lf, flags & ~O_TRUNC, op.signal);
@@ -1651,18 +1662,17 @@ export class RemoteFs implements FileSystem {
     return tail !== undefined && tail.kind !== 'delete' && tail.kind !== 'rmdir' && !(tail.kind === 'rename' && tail.fromPath === path);
   }
 
-  /** A new empty local file `name` in `dir` (to be journaled at its first snapshot). */
+  /**
+   * A new empty local file `name` in `dir` (to be journaled at its first snapshot). A delete
+   * of the name waiting for a last close is journaled before (#journalDeferredDelete).
+   */
   #createFile(dir: Inode, name: string): Inode {
     this.#writableOrThrow();
     const path = joinPath(dir.path, name);
-    // Behind a pending change of the path (a delete), the journal knows the remote's version;
-    // behind a delete not journaled yet (the old file is still open), the new file replaces it.
-    const gone = this.#tree.get(path);
-    const deferred = gone?.kind === 'gone' ? gone.pendingDelete : undefined;
+    // Behind a pending change of the path (a delete), the journal knows the remote's version.
     // "On the remote" only if the remote will have something at the path: not behind a pending
     // delete, rmdir or rename away (a rename of this new file must not move the deleted one).
-    const pending = deferred !== undefined || this.#remoteWillHave(path);
-    const lf = this.#newLocalFile(path, deferred ?? { kind: 'absent' }, pending, 0, this.#clock.wallNow());
+    const lf = this.#newLocalFile(path, { kind: 'absent' }, this.#remoteWillHave(path), 0, this.#clock.wallNow());
     this.#changed(lf, undefined);
     this.#tree.set(path, { kind: 'file', file: lf });
     this.#inodes.detach(path);
@@ -1685,6 +1695,7 @@ export class RemoteFs implements FileSystem {
     try {
       const dir = this.#dirInode(parent);
       if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
+      await this.#journalDeferredDelete(joinPath(dir.path, name), op.signal);
       node = this.#createFile(dir, name);
     } finally {
       unlock();
@@ -1704,7 +1715,7 @@ export class RemoteFs implements FileSystem {
       if (dir.unlinked === true) throw new FsError(Errno.ENOENT, 'the directory was removed');
       if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
       const path = joinPath(dir.path, name);
-      this.#journalDeferredDelete(path);
+      await this.#journalDeferredDelete(path, op.signal);
       queue.mkdir(path);
       // A pending rmdir that never ran cancels out: the remote still has the directory.
       if (journal.touches(path)) this.#tree.set(path, { kind: 'dir', created: true });
@@ -1800,7 +1811,7 @@ export class RemoteFs implements FileSystem {
       if (dst !== undefined && (flags & RENAME_NOREPLACE) !== 0) throw new FsError(Errno.EEXIST);
       const srcDir = src.attrs.type === 'dir';
       if (srcDir && to.startsWith(`${from}/`)) throw new FsError(Errno.EINVAL, 'cannot move a directory into itself');
-      if (dst === undefined) this.#journalDeferredDelete(to);
+      if (dst === undefined) await this.#journalDeferredDelete(to, op.signal);
       if (dst !== undefined) {
         const dstDir = dst.attrs.type === 'dir';
         if (srcDir && !dstDir) throw new FsError(Errno.ENOTDIR);
@@ -1908,7 +1919,7 @@ export class RemoteFs implements FileSystem {
       const dir = this.#dirInode(parent);
       if ((await this.#resolve(parent, name, op.signal)) !== undefined) throw new FsError(Errno.EEXIST);
       const path = joinPath(dir.path, name);
-      this.#journalDeferredDelete(path);
+      await this.#journalDeferredDelete(path, op.signal);
       // Made on the remote at once: what is pending there (its directory, a delete of the name) goes first.
       if (this.#tree.createdHere(dir.path) || this.#tree.has(path)) await queue.waitFor(undefined, this.#deadlineSignal(op.signal));
       await this.#remote.symlink(target, path, { signal: this.#deadlineSignal(op.signal) });

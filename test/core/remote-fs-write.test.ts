@@ -724,6 +724,29 @@ describe('RemoteFs write path (core, no kernel)', () => {
       await d.close(fd);
     });
 
+    // Failed before the fix (the model checker under stress, seed 506800577): a new file at
+    // the name journaled the waiting delete (or replaced the old file) while the removed
+    // file's handle still needed bytes from the remote: ENOENT or ESTALE.
+    for (const how of ['a new file saved', 'a file renamed'] as const) {
+      test(`a remote file open for reading, unlinked, then ${how} at its name: the handle reads every old byte`, async () => {
+        remote.setFile('r.bin', rampBuffer(0, 32 * MiB, 70));
+        remote.setFile('other.bin', rampBuffer(0, 64 * KiB, 71));
+        const w = await open({ upload: { writeBackDelayMs: 0 } });
+        const d = w.driver;
+        const fd = await d.open('r.bin', O_RDONLY);
+        assertRamp(await d.read(fd, 4 * KiB, 0), 0, 70, 'one page, before the unlink');
+        await d.unlink('r.bin');
+        if (how === 'a new file saved') await d.writeFile('r.bin', rampBuffer(0, 64 * KiB, 71));
+        else await d.rename('other.bin', 'r.bin');
+        await drain(w, 'the new file to reach the remote');
+        assert.deepEqual(remote.fileBytes('r.bin'), rampBuffer(0, 64 * KiB, 71), 'the new file is at the name');
+        assertRamp(await d.read(fd, 64 * KiB, 24 * MiB), 24 * MiB, 70, 'the handle reads bytes it had not fetched');
+        await d.close(fd);
+        await drain(w);
+        assert.deepEqual(remote.fileBytes('r.bin'), rampBuffer(0, 64 * KiB, 71), 'the last close deletes nothing');
+      });
+    }
+
     // Failed before the fix (the kill -9 test, run 22 of seed base 488821552): the working
     // file read its unfetched bytes at the name the remote had when it opened; the chain of
     // renames moved them on (ENOENT or ESTALE at close: the save failed).
