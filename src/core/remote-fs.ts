@@ -847,7 +847,7 @@ export class RemoteFs implements FileSystem {
     } catch (err) {
       // Renames applied on the remote moved this version's bytes (another file may have their
       // old name by now).
-      if ((isNotFound(err) || err instanceof ChangedError) && h.inode.unlinked !== true && this.#remoteLocation(h.inode) !== h.source) return this.#readMoved(h, offset, size, op.signal, err);
+      if ((isNotFound(err) || (err instanceof ChangedError && this.#remoteLocation(h.inode) !== h.source)) && h.inode.unlinked !== true) return this.#readMoved(h, offset, size, op.signal, err);
       if (err instanceof ChangedError) {
         // The remote object changed under this handle: its next open must stat again.
         h.inode.attrsAt = -Infinity;
@@ -860,15 +860,21 @@ export class RemoteFs implements FileSystem {
 
   /**
    * `h`'s bytes are gone from where its reader read them: renames applied on the remote moved
-   * them (the same version), one or several in a row. Reads on where they are now: the source
-   * of the file's pending rename, or its own name once that is applied.
+   * them (the same version), one or several in a row, maybe one being applied right now. Reads
+   * on where they are now: the source of the file's pending rename, or its own name once that
+   * is applied.
    */
   async #readMoved(h: Handle, offset: number, size: number, signal: AbortSignal, first: unknown): Promise<Buffer> {
     let err = first;
-    let tried = h.source;
+    let tried: string | undefined = h.source;
     for (let attempt = 1; attempt <= BASE_FOLLOW_ATTEMPTS; attempt++) {
-      const where = this.#remoteLocation(h.inode);
-      if (where === tried || h.reader === undefined) break;
+      let where = this.#remoteLocation(h.inode);
+      if (where === tried) {
+        // Not moved as far as we know: a rename of it may be being applied right now.
+        if (this.#queue === undefined || !(await this.#queue.settledAt(where, signal))) break;
+        where = this.#remoteLocation(h.inode);
+      }
+      if (h.reader === undefined) break;
       tried = where;
       const old = h.reader;
       try {
@@ -1144,11 +1150,13 @@ export class RemoteFs implements FileSystem {
               // old name by now): follow it a few steps.
               const movedOn = (lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path) !== at.path;
               if (!(isNotFound(err) || (err instanceof ChangedError && movedOn)) || attempt >= BASE_FOLLOW_ATTEMPTS) throw err;
-              missingAt = at.path;
               if (lf.baseReader === at) {
                 lf.baseReader = undefined;
                 void at.reader.then((r) => r.close(), () => undefined);
               }
+              // Not moved as far as we know: a rename of it may be being applied right now.
+              if (!movedOn && this.#queue !== undefined && (await this.#queue.settledAt(at.path, sig))) continue;
+              missingAt = at.path;
             }
           }
         },

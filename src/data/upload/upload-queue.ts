@@ -141,6 +141,8 @@ export class UploadQueue {
   readonly #group: TaskGroup;
   /** Rows being applied, by id. */
   readonly #running = new Map<number, JournalRow>();
+  /** Told when any running change ends (settledAt re-checks). */
+  readonly #finished: Deferred<void>[] = [];
   /** Snapshot files a worker reads, with their reader count. */
   readonly #inUse = new Map<string, number>();
   /** Released snapshot files to delete once no worker reads them. */
@@ -254,6 +256,23 @@ export class UploadQueue {
     this.#quiet.push(d);
     this.#kick();
     return raceAbort(d.promise, signal);
+  }
+
+  /**
+   * Resolves once no change of `path` (to it or a rename from it) is being applied: one being
+   * applied now may have moved the bytes at `path` without having reported it yet. Its
+   * completion (onUploaded, and what the owner queued from there) comes first. True if it
+   * had to wait.
+   */
+  async settledAt(path: string, signal: AbortSignal): Promise<boolean> {
+    for (let waited = false; ; waited = true) {
+      let busy = false;
+      for (const r of this.#running.values()) if (r.path === path || r.fromPath === path) busy = true;
+      if (!busy) return waited;
+      const d = new Deferred<void>();
+      this.#finished.push(d);
+      await raceAbort(d.promise, signal);
+    }
   }
 
   /** Changes being applied now. */
@@ -435,6 +454,7 @@ export class UploadQueue {
   #finish(row: JournalRow): void {
     this.#running.delete(row.id);
     if (this.#running.size === 0) this.#idle?.resolve();
+    for (const d of this.#finished.splice(0)) d.resolve();
     if (row.snapshot) {
       const name = row.snapshot.name;
       const n = (this.#inUse.get(name) ?? 1) - 1;
