@@ -226,6 +226,16 @@ class PathSet {
   }
 }
 
+/** take() bounds its scan by the last due row when there are at most this many due rows. */
+const DUE_SCAN_MAX = 64;
+
+/** MIN(due_ms) of queued and failed rows (`extra`: a further condition), one index seek per (state, priority). */
+function minDueSql(extra: string): string {
+  const one = (state: string, priority: number): string =>
+    `SELECT MIN(due_ms) AS due FROM journal WHERE remote = @remote AND state = '${state}' AND priority = ${priority} ${extra}`;
+  return `SELECT MIN(due) AS due FROM (${[one('queued', 0), one('queued', 1), one('failed', 0), one('failed', 1)].join(' UNION ALL ')})`;
+}
+
 function checkPath(p: string): void {
   if (p.startsWith('/') || p.endsWith('/') || p.includes('\0')) throw new RangeError(`bad journal path ${JSON.stringify(p)}`);
 }
@@ -269,9 +279,25 @@ export class Journal {
          ORDER BY seq DESC LIMIT 1`,
       ),
       all: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? ORDER BY seq`),
-      active: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? AND state != 'conflict' ORDER BY seq`),
+      // In seq order straight from journal_seq (`+remote` keeps the planner off journal_path,
+      // which would sort every row into a temp b-tree before the first one): take() reads
+      // only as far as it needs.
+      active: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE +remote = ? AND state != 'conflict' ORDER BY seq`),
       uploading: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? AND state = 'uploading'`),
-      anyDue: db.prepare<[string, number], { one: number }>("SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND due_ms <= ? LIMIT 1"),
+      // Due-time queries run at every change (the scheduler's take and its next wake-up), so
+      // each is a seek in journal_due (remote, state, priority, due_ms), never a scan of the
+      // pending rows: `priority IN (0, 1)` lets the range on due_ms use the index, and a MIN
+      // is one per (state, priority), the first entry of its range. Scans cost ~0.1 ms per
+      // 1,000 pending rows, per change: quadratic in an untar of many files.
+      anyDue: db.prepare<[string, number], { one: number }>(
+        "SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND priority IN (0, 1) AND due_ms <= ? LIMIT 1",
+      ),
+      // The last due row in seq order, when there are at most DUE_SCAN_MAX due rows (else n
+      // says there are more and `seq` is not the last): take() reads no row past it.
+      lastDue: db.prepare<[string, number], { n: number; seq: number | null }>(
+        `SELECT COUNT(*) AS n, MAX(seq) AS seq FROM (SELECT seq FROM journal WHERE remote = ? AND state IN ('queued', 'failed')
+           AND priority IN (0, 1) AND due_ms <= ? LIMIT ${DUE_SCAN_MAX + 1})`,
+      ),
       anyForegroundDue: db.prepare<[string, number], { one: number }>(
         "SELECT 1 AS one FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND priority = 0 AND due_ms <= ? LIMIT 1",
       ),
@@ -314,10 +340,8 @@ export class Journal {
       bumpOne: db.prepare<[number, number]>('UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE id = ?'),
       bumpAll: db.prepare<[number, string]>("UPDATE journal SET priority = 0, due_ms = MIN(due_ms, ?) WHERE remote = ? AND state != 'conflict'"),
       requeueAll: db.prepare<[string]>("UPDATE journal SET state = 'queued' WHERE remote = ? AND state = 'uploading'"),
-      nextDue: db.prepare<[string, number], { due: number | null }>(
-        "SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed') AND due_ms > ?",
-      ),
-      minDue: db.prepare<[string], { due: number | null }>("SELECT MIN(due_ms) AS due FROM journal WHERE remote = ? AND state IN ('queued', 'failed')"),
+      nextDue: db.prepare<[{ remote: string; after: number }], { due: number | null }>(minDueSql('AND due_ms > @after')),
+      minDue: db.prepare<[{ remote: string; after: number }], { due: number | null }>(minDueSql('')),
       snapshots: db.prepare<[], { snapshot: string }>('SELECT snapshot FROM journal WHERE snapshot IS NOT NULL'),
     };
   }
@@ -508,7 +532,12 @@ export class Journal {
       const earlier = new PathSet();
       const candidates: JournalRow[] = [];
       let foreground = 0;
+      // No row after the last due one can be a candidate: stop there rather than read every
+      // row still in its write-back delay (each take would cost O(pending rows)).
+      const due = this.#q.lastDue.get(this.#remote, nowMs);
+      const lastDueSeq = due !== undefined && due.n <= DUE_SCAN_MAX && due.seq !== null ? due.seq : Number.POSITIVE_INFINITY;
       for (const raw of this.#q.active.iterate(this.#remote)) {
+        if (raw.seq > lastDueSeq) break;
         const r = toRow(raw);
         if (r.state !== 'uploading' && r.dueMs <= nowMs && !held.relatedTo(r) && !earlier.relatedTo(r)) {
           candidates.push(r);
@@ -666,11 +695,11 @@ export class Journal {
    */
   /** The earliest due time of any pending row not being uploaded (undefined: none). */
   minDueMs(): number | undefined {
-    return this.#open().minDue.get(this.#remote)?.due ?? undefined;
+    return this.#open().minDue.get({ remote: this.#remote, after: 0 })?.due ?? undefined;
   }
 
   nextDueMs(afterMs: number): number | undefined {
-    return this.#open().nextDue.get(this.#remote, Math.round(afterMs))?.due ?? undefined;
+    return this.#open().nextDue.get({ remote: this.#remote, after: Math.round(afterMs) })?.due ?? undefined;
   }
 
   /** The latest pending change of `path` (to it, or a rename from it). */
