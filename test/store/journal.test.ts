@@ -243,6 +243,25 @@ void describe('journal durability', () => {
     assert.equal(journal.synchronousLevel(), 2, 'FULL');
   });
 
+  void test('synced commits without an inline fsync; durable() syncs them once, shared by every caller until the next commit', async () => {
+    let inside = -1;
+    journal.synced(() => {
+      inside = journal.synchronousLevel();
+      journal.recordPut('a', snap('s1'), ABSENT, 'background', now());
+    });
+    assert.equal(inside, 1, 'NORMAL while it commits');
+    assert.equal(journal.synchronousLevel(), 2, 'FULL again after');
+    const first = journal.durable();
+    assert.equal(journal.durable(), first, 'nothing committed since: the same sync');
+    journal.synced(() => journal.take(1, now()));
+    const second = journal.durable();
+    assert.notEqual(second, first, 'a commit after the sync started needs another one');
+    assert.equal(journal.durable(), second);
+    await Promise.all([first, second]);
+    assert.equal(journal.list()[0]?.state, 'uploading');
+    await journal.durable(); // nothing left: resolves at once
+  });
+
   void test('a conflict of an old generation does not end a row rewritten meanwhile', () => {
     journal.recordPut('a', snap('s1'), V1, 'background', now());
     const [t] = journal.take(1, now());
