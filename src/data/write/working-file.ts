@@ -24,13 +24,15 @@
 //   until `thaw` copies it back), else by copy.
 //
 // I/O: the fd is ours (raw, closed by close() under the mutex, so no operation on it is ever in
-// flight when it closes). Small operations run synchronously on the event loop: open, close,
-// rename, unlink, and writes of at most SYNC_WRITE_MAX bytes. A thread-pool round trip costs
-// two to four context switches (~100-200 us on the VMs we measured) where these syscalls take
-// ~5-30 us on a local disk, and an untar pays five of them per file. Large writes, reads, copies,
-// truncates and fdatasync stay on the pool.
+// flight when it closes). Small operations run synchronously on the event loop: close, rename,
+// unlink, and writes of at most SYNC_WRITE_MAX bytes. A thread-pool round trip costs two to
+// four context switches (~100-200 us on the VMs we measured) where these syscalls take
+// ~5-100 us on a local disk, and an untar paid five of them per file. Creating the file stays
+// on the pool: ext4 allocates an inode for it and, while uploads fsync, waits for the journal
+// (measured 0.8 ms a create on the event loop in an untar with uploads running). So do large
+// writes, reads, copies, truncates and fdatasync.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, ftruncate, openSync, read, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, ftruncate, open, openSync, read, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Mutex } from '../../base/async.js';
@@ -60,6 +62,7 @@ const CHUNK = 1024 * 1024;
 /** Writes up to this size are written synchronously (see the header). */
 const SYNC_WRITE_MAX = 64 * 1024;
 
+const openAsync = promisify(open);
 const readAsync = promisify(read);
 const writeAsync = promisify(write);
 const truncateAsync = promisify(ftruncate);
@@ -107,7 +110,7 @@ export class WorkingFile {
     let fd: number | undefined;
     const path = join(o.dir, `w-${randomBytes(8).toString('hex')}`);
     try {
-      fd = openSync(path, 'wx+', 0o600);
+      fd = await openAsync(path, 'wx+', 0o600);
       if (o.size > 0) await truncateAsync(fd, o.size);
     } catch (err) {
       if (fd !== undefined) closeSync(fd);
