@@ -45,7 +45,7 @@
 // - Never awaits remote I/O while holding a lock: there are no locks here; shared state is
 //   only touched in synchronous sections, and single-flight maps are checked and filled in
 //   the same synchronous step.
-import { linkSync, promises as fsp } from 'node:fs';
+import { linkSync, promises as fsp, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Mutex, anySignal, raceAbort } from '../base/async.js';
 import { Errno } from '../base/errno.js';
@@ -1356,7 +1356,7 @@ export class RemoteFs implements FileSystem {
   async #keep(lf: LocalFile, name: string, snapshotPath: string, bytes: number): Promise<void> {
     const path = join(this.#data.workDir, `k-${name}`);
     try {
-      await fsp.link(snapshotPath, path);
+      linkSync(snapshotPath, path); // sync: a pool round trip costs more than the link (working-file.ts)
     } catch (err) {
       // Without the link the bytes are read from the snapshot, or once uploaded from the remote.
       this.#log.debug({ err, path: lf.path }, 'could not link the snapshot');
@@ -1367,7 +1367,7 @@ export class RemoteFs implements FileSystem {
 
   async #dropKept(kept: LocalFile['kept']): Promise<void> {
     if (kept === undefined) return;
-    await fsp.rm(kept.path, { force: true });
+    rmSync(kept.path, { force: true });
     if (kept.ownsBytes) this.#data.releaseDirty(kept.bytes);
   }
 

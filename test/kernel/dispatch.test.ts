@@ -11,7 +11,8 @@ import type { Ino } from '../../src/base/ids.js';
 import * as abi from '../../src/kernel/abi.js';
 import type { AttrOut, FuseOps, RequestContext } from '../../src/kernel/ops.js';
 import { ROUTES } from '../../src/kernel/session/dispatch.js';
-import { getattrBody, initRequest, interruptRequest, nameBody, request, startSession, type LogRecord } from './fake-device.js';
+import { ReadBuffers } from '../../src/kernel/device.js';
+import { getattrBody, initRequest, interruptRequest, nameBody, request, startSession, writeBody, type LogRecord } from './fake-device.js';
 
 /**
  * Which opcodes each FuseOps method answers. A Record over keyof FuseOps: adding a method to
@@ -282,5 +283,64 @@ describe('reply-once through the session', () => {
     assert.deepEqual(device.repliesTo(10).map((r) => r.error), [-Errno.EIO]);
     assert.equal(device.repliesTo(12).length, 0);
     assert.equal(session.inFlightCount, 0);
+  });
+});
+
+describe('lent request buffers (the uvpipe reader)', () => {
+  test('a lent buffer is given back once, after the handler settled, even when an INTERRUPT answered first', async () => {
+    const gate = new Deferred<void>();
+    const seen: Buffer[] = [];
+    const { session, device } = startSession({
+      ops: {
+        write: async (_ctx, _ino, _fh, _offset, data) => {
+          await gate.promise;
+          seen.push(Buffer.from(data)); // the payload is still the request's when the handler reads it
+          return data.length;
+        },
+      },
+    });
+    const payload = Buffer.alloc(70 * 1024, 7);
+    let releases = 0;
+    device.send(request(abi.FUSE_WRITE, 10, 5, writeBody(1, 0, payload)), () => releases++);
+    device.send(interruptRequest(11, 10));
+    assert.deepEqual(device.repliesTo(10).map((r) => r.error), [-Errno.EINTR]);
+    assert.equal(releases, 0, 'answered, but the handler may still read the payload: not given back');
+    gate.resolve();
+    await settle(session);
+    assert.equal(releases, 1, 'given back once the handler settled');
+    assert.ok(seen[0]?.equals(payload));
+  });
+
+  test('a request answered without a handler (malformed, control) gives its buffer back at once', () => {
+    const { device } = startSession({ ops: {} });
+    let releases = 0;
+    device.send(request(abi.FUSE_WRITE, 20, 5, Buffer.alloc(8)), () => releases++); // truncated write_in
+    assert.deepEqual(device.repliesTo(20).map((r) => r.error), [-Errno.EIO]);
+    device.send(interruptRequest(21, 99), () => releases++);
+    assert.equal(releases, 2);
+  });
+
+  test('ReadBuffers: small requests are copied out and their buffer reused; large ones lent until released', () => {
+    const rb = new ReadBuffers(1024, 1);
+    const a = rb.next();
+    a.fill(1, 0, 100);
+    const small = rb.delivered(a, 100);
+    assert.equal(small.release, undefined);
+    assert.notEqual(small.data.buffer, a.buffer, 'a copy');
+    assert.equal(rb.next(), a, 'the same buffer is read into again');
+    a.fill(2);
+    assert.equal(small.data[0], 1, 'the copy does not change when the buffer is read into again');
+    // Large requests (over 64 KiB) are lent: needs a buffer that big.
+    const big = new ReadBuffers(128 * 1024, 1);
+    const b = big.next();
+    const lent = big.delivered(b, 100 * 1024);
+    assert.equal(lent.data.buffer, b.buffer, 'no copy');
+    assert.equal(big.lent, 1);
+    const c = big.next();
+    assert.notEqual(c, b, 'a lent buffer is never read into: a fresh one while it is out');
+    lent.release?.();
+    lent.release?.();
+    assert.equal(big.lent, 0, 'released once, whatever the calls');
+    assert.equal(big.next(), b, 'given back: reused');
   });
 });

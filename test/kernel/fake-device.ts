@@ -35,9 +35,10 @@ export class FakeDevice implements FuseDevice {
 
   close(): void {}
 
-  send(request: Buffer): void {
+  /** Delivers request bytes; with `release`, lent as the uvpipe reader lends a large request. */
+  send(request: Buffer, release?: () => void): void {
     if (!this.#callbacks) throw new Error('session not started');
-    this.#callbacks.onData(request);
+    this.#callbacks.onData(request, release);
   }
 
   /** The connection went away (as ENODEV after unmount). */
@@ -84,6 +85,19 @@ export function interruptRequest(unique: number, target: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(target), 0); // interrupt_in.unique
   return request(abi.FUSE_INTERRUPT, unique, 0, b);
+}
+
+/** struct fuse_write_in (40 bytes) followed by `data`. */
+export function writeBody(fh: number, offset: number, data: Buffer): Buffer {
+  const b = Buffer.alloc(40);
+  b.writeBigUInt64LE(BigInt(fh), 0); // write_in.fh
+  b.writeBigUInt64LE(BigInt(offset), 8); // write_in.offset
+  b.writeUInt32LE(data.length, 16); // write_in.size
+  b.writeUInt32LE(0, 20); // write_in.write_flags
+  b.writeBigUInt64LE(0n, 24); // write_in.lock_owner
+  b.writeUInt32LE(0, 32); // write_in.flags
+  // 36: padding
+  return Buffer.concat([b, data]);
 }
 
 /** struct fuse_getattr_in with no fh. */

@@ -163,6 +163,27 @@ void describe('journal order', () => {
     assert.equal(journal.nextDueMs(0), undefined, 'everything taken');
   });
 
+  void test('due times over every state and priority: queued and failed count, uploading and conflict do not', () => {
+    journal.recordPut('fg', snap('s1'), ABSENT, 'foreground', now() + 4000);
+    journal.recordPut('bg', snap('s2'), ABSENT, 'background', now() + 3000);
+    journal.recordPut('failing', snap('s3'), ABSENT, 'background', now());
+    const [f] = journal.take(1, now());
+    assert.equal(f?.path, 'failing');
+    journal.retryLater(f.id, f.generation, 'unavailable', now() + 2000, false);
+    journal.recordPut('busy', snap('s4'), ABSENT, 'background', now());
+    assert.equal(journal.take(1, now())[0]?.path, 'busy', 'uploading now: its due time no longer counts');
+    assert.equal(journal.minDueMs(), now() + 2000, 'a failed row due again counts');
+    assert.equal(journal.nextDueMs(now()), now() + 2000);
+    assert.equal(journal.nextDueMs(now() + 2000), now() + 3000, 'strictly after');
+    assert.equal(journal.nextDueMs(now() + 3000), now() + 4000, 'a foreground row counts too');
+    assert.deepEqual(journal.take(4, now()), [], 'nothing due yet');
+    clock.advance(2000);
+    assert.deepEqual(journal.take(4, now()).map((r) => r.path), ['failing']);
+    clock.advance(2000);
+    assert.deepEqual(journal.take(4, now()).map((r) => r.path), ['fg', 'bg']);
+    assert.equal(journal.minDueMs(), undefined);
+  });
+
   void test('a put inside a directory waits for the mkdir; a rename waits for the put it moves', () => {
     journal.recordMkdir('d', 'background', now());
     journal.recordPut('d/f', snap('s1'), V1, 'background', now());
@@ -220,6 +241,25 @@ void describe('journal durability', () => {
 
   void test('the journal connection commits with synchronous=FULL', () => {
     assert.equal(journal.synchronousLevel(), 2, 'FULL');
+  });
+
+  void test('synced commits without an inline fsync; durable() syncs them once, shared by every caller until the next commit', async () => {
+    let inside = -1;
+    journal.synced(() => {
+      inside = journal.synchronousLevel();
+      journal.recordPut('a', snap('s1'), ABSENT, 'background', now());
+    });
+    assert.equal(inside, 1, 'NORMAL while it commits');
+    assert.equal(journal.synchronousLevel(), 2, 'FULL again after');
+    const first = journal.durable();
+    assert.equal(journal.durable(), first, 'nothing committed since: the same sync');
+    journal.synced(() => journal.take(1, now()));
+    const second = journal.durable();
+    assert.notEqual(second, first, 'a commit after the sync started needs another one');
+    assert.equal(journal.durable(), second);
+    await Promise.all([first, second]);
+    assert.equal(journal.list()[0]?.state, 'uploading');
+    await journal.durable(); // nothing left: resolves at once
   });
 
   void test('a conflict of an old generation does not end a row rewritten meanwhile', () => {

@@ -410,7 +410,9 @@ export class UploadQueue {
   #fill(): void {
     const free = this.#concurrency - this.#running.size;
     if (free <= 0 || this.#stopping) return;
-    for (const row of this.#journal.take(free, this.#clock.wallNow())) {
+    // Committed without an inline fsync; each worker awaits `durable()` before its first
+    // remote request (the journal's header: what survives a power loss is unchanged).
+    for (const row of this.#journal.synced(() => this.#journal.take(free, this.#clock.wallNow()))) {
       this.#running.set(row.id, row);
       if (row.snapshot) this.#inUse.set(row.snapshot.name, (this.#inUse.get(row.snapshot.name) ?? 0) + 1);
       const started = this.#group.run(`upload ${row.kind} ${row.path}`, (s) => this.#work(row, s));
@@ -424,13 +426,16 @@ export class UploadQueue {
   async #work(row: JournalRow, signal: AbortSignal): Promise<void> {
     const log = this.#logger.child({ change: row.kind, path: row.path, ...(row.fromPath !== undefined ? { fromPath: row.fromPath } : {}), base: row.base.kind, id: row.id, generation: row.generation });
     try {
+      await this.#journal.durable(); // 'uploading' (tried) is on disk before the remote sees anything
       const applied = await this.#apply(row, signal);
       if (applied.kind === 'conflict') {
         this.#deleteSnapshots(this.#journal.markConflict(row.id, row.generation, applied.conflictPath, `the remote changed since our base; ours kept at ${applied.conflictPath}`));
         log.warn({ conflictPath: applied.conflictPath }, 'upload: conflict, both versions kept');
         this.#onConflict?.(row, applied.conflictPath);
       } else {
-        this.#deleteSnapshots(this.#journal.complete(row.id, row.generation, applied, this.#onUploaded));
+        const released = this.#journal.synced(() => this.#journal.complete(row.id, row.generation, applied, this.#onUploaded));
+        await this.#journal.durable(); // the row is gone for good before its snapshot goes
+        this.#deleteSnapshots(released);
         log.debug('upload: done');
       }
     } catch (err) {
@@ -526,7 +531,8 @@ export class UploadQueue {
     // Journaled before any byte moves: after a crash, this content on the remote is ours.
     const digest = await snapshotDigest(this.snapshotPath(snap.name), snap.sizeBytes, signal);
     if (this.#journal.generation(row.id) !== row.generation) throw new SupersededError(`${row.path}: a newer generation is journaled`);
-    this.#journal.noteSent(row.id, digest);
+    this.#journal.synced(() => this.#journal.noteSent(row.id, digest));
+    await this.#journal.durable();
     const base = row.base;
     let cond: { ifMatch?: BaseVersion; ifNoneMatch?: true } = {};
     if (base.kind === 'absent') cond = { ifNoneMatch: true };

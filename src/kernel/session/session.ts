@@ -133,7 +133,7 @@ export class FuseSession {
 
   start(): void {
     this.#device.start({
-      onData: (buf) => this.#onData(buf),
+      onData: (buf, release) => this.#onData(buf, release),
       onEnd: (err) => this.#end(err),
     });
     this.#inFlight.start();
@@ -205,7 +205,28 @@ export class FuseSession {
 
   // ---- input ----
 
-  #onData(buf: Buffer): void {
+  /**
+   * `release` (a lent read buffer, device.ts): called once no request of `buf` is read any
+   * more, i.e. after every handler started from it settled (its WRITE payload is a view of
+   * `buf`: a handler answered early by INTERRUPT or its deadline may still be writing it out).
+   */
+  #onData(buf: Buffer, release?: () => void): void {
+    let holds = 1;
+    const hold = release === undefined ? undefined : (): (() => void) => {
+      holds++;
+      return done;
+    };
+    const done = (): void => {
+      if (--holds === 0) release?.();
+    };
+    try {
+      this.#frame(buf, hold);
+    } finally {
+      done();
+    }
+  }
+
+  #frame(buf: Buffer, hold: (() => () => void) | undefined): void {
     // One read is one request, but be robust to several in one chunk.
     let off = 0;
     while (off < buf.length) {
@@ -222,12 +243,12 @@ export class FuseSession {
         this.#writeError(unique, Errno.EIO);
         return;
       }
-      this.#onRequest(len === rest.length ? rest : rest.subarray(0, len));
+      this.#onRequest(len === rest.length ? rest : rest.subarray(0, len), hold);
       off += len;
     }
   }
 
-  #onRequest(buf: Buffer): void {
+  #onRequest(buf: Buffer, hold?: () => () => void): void {
     let header: InHeader;
     try {
       header = decodeInHeader(buf);
@@ -284,15 +305,19 @@ export class FuseSession {
         return log.child({ req: header.unique, op: abi.opcodeName(header.opcode), ino: header.nodeid });
       },
     };
+    const unhold = hold?.();
     const tracked: Promise<void> = req.call(this.#ops, ctx).then(
       (payload) => {
         this.#running.delete(tracked);
         this.#reply(entry, payload);
-        // The reply is written (synchronously): READ data from the pool can be reused.
+        // The reply is written (synchronously): READ data from the pool can be reused, and
+        // the request's own bytes are read by nobody now.
         for (const b of payload) readBuffers.release(b);
+        unhold?.();
       },
       (err: unknown) => {
         this.#running.delete(tracked);
+        unhold?.();
         this.#replyError(entry, err);
       },
     );
