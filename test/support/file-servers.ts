@@ -20,14 +20,14 @@ export interface FileServer {
 }
 
 export const APACHE_BIN = '/usr/sbin/apache2';
-const APACHE_MODULES = '/usr/lib/apache2/modules';
+export const APACHE_MODULES = '/usr/lib/apache2/modules';
 
 export function apacheAvailable(): boolean {
   return existsSync(APACHE_BIN);
 }
 
 /** Starts `argv` and waits until it accepts connections on `port`; kills it on failure. */
-async function startChild(argv: string[], port: number, what: string, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; stderr: () => string }> {
+export async function startChild(argv: string[], port: number, what: string, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; stderr: () => string }> {
   const [bin, ...args] = argv as [string, ...string[]];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';

@@ -46,6 +46,8 @@ export interface HttpClientOptions {
    * most 2 (the main thread keeps a core for the FUSE loop; each thread costs ~50 MiB RSS).
    */
   transferThreads?: number;
+  /** If-Range may carry a Last-Modified date (see rangeRequestHeaders). Default true. */
+  dateIfRange?: boolean;
 }
 
 export interface HttpRequest {
@@ -71,6 +73,7 @@ export class HttpClient {
   readonly logger: Logger;
   readonly #pool: Pool;
   readonly #authorization: string | undefined;
+  readonly #dateIfRange: boolean;
   readonly #transferSetup: Omit<TransferPoolOptions, 'logger'>;
   #transfers: TransferPool | undefined;
   #closed = false;
@@ -95,6 +98,7 @@ export class HttpClient {
     this.basePath = url.pathname;
     this.#authorization =
       credentials === undefined ? undefined : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+    this.#dateIfRange = options.dateIfRange ?? true;
     this.logger = (options.logger ?? silentLogger()).child({ remote: logId(url.href) });
     const timeouts = { ...HTTP_TIMEOUT_DEFAULTS, ...options.timeouts };
     const connect: { rejectUnauthorized: true; timeout: number; ca?: string | Buffer | (string | Buffer)[] } = {
@@ -150,7 +154,7 @@ export class HttpClient {
   async read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
     const { segs, what } = readTarget(path, offset, length);
     const { signal, expect } = options;
-    const res = await this.request({ method: 'GET', urlPath: this.urlPath(segs, false), headers: rangeRequestHeaders(offset, length, expect), signal, what });
+    const res = await this.request({ method: 'GET', urlPath: this.urlPath(segs, false), headers: rangeRequestHeaders(offset, length, expect, this.#dateIfRange), signal, what });
     const { statusCode: status, headers: h, body } = res;
     try {
       if (!isDataStatus(status)) await drain(body);
@@ -174,7 +178,7 @@ export class HttpClient {
   readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
     const { segs, what } = readTarget(path, offset, length);
     if (this.#closed) throw new RemoteError('unavailable', `${what}: remote is closed`, { retryable: false });
-    const headers = rangeRequestHeaders(offset, length, options.expect);
+    const headers = rangeRequestHeaders(offset, length, options.expect, this.#dateIfRange);
     if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
     this.#transfers ??= new TransferPool({ ...this.#transferSetup, logger: this.logger });
     return this.#transfers.start({ urlPath: this.urlPath(segs, false), headers, offset, length, filePath, what }, options);
