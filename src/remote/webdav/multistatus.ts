@@ -43,7 +43,7 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: true,
   htmlEntities: true,
-  isArray: (name) => name === 'propstat' || name === 'href',
+  isArray: (name) => name === 'propstat' || name === 'href' || name === 'response',
 });
 
 // `response` and not `responsedescription`: the local name must end at a space, '>' or '/'.
@@ -58,33 +58,37 @@ export async function readMultistatus(body: AsyncIterable<Buffer>, limits: Multi
   let text = '';
   let total = 0;
   let sawRoot = false;
+  // The complete <response> elements in `text` are parsed together, in one batch per chunk
+  // (fast-xml-parser builds a parser per call: one call per entry costs more than the entry);
+  // the text before the last complete one is then dropped.
   const take = (final: boolean): void => {
+    let pos = 0;
+    let batchStart = -1;
     for (;;) {
-      RESPONSE_OPEN.lastIndex = 0;
+      RESPONSE_OPEN.lastIndex = pos;
       const open = RESPONSE_OPEN.exec(text);
-      if (open === null) {
-        if (!sawRoot && MULTISTATUS_OPEN.test(text)) sawRoot = true;
-        // Keep a tail that may hold the start of a tag split across chunks.
-        if (!final && text.length > 256) text = text.slice(-256);
-        return;
-      }
+      if (open === null) break;
       if (!sawRoot) {
-        if (!MULTISTATUS_OPEN.test(text.slice(0, open.index))) throw new RemoteError('protocol', `${what}: a <response> outside a <multistatus>`, { retryable: false });
+        if (!MULTISTATUS_OPEN.test(text.slice(pos, open.index))) throw new RemoteError('protocol', `${what}: a <response> outside a <multistatus>`, { retryable: false });
         sawRoot = true;
       }
       RESPONSE_CLOSE.lastIndex = open.index;
       const close = RESPONSE_CLOSE.exec(text);
-      if (close === null) {
-        if (text.length - open.index > limits.maxResponseBytes) {
-          throw new RemoteError('protocol', `${what}: one <response> is larger than ${limits.maxResponseBytes} bytes`, { retryable: false });
-        }
-        text = text.slice(open.index);
-        return;
+      const end = close === null ? text.length : close.index + close[0].length;
+      if (end - open.index > limits.maxResponseBytes) {
+        throw new RemoteError('protocol', `${what}: one <response> is larger than ${limits.maxResponseBytes} bytes`, { retryable: false });
       }
-      const end = close.index + close[0].length;
-      onResponse(parseResponse(text.slice(open.index, end), what));
-      text = text.slice(end);
+      if (close === null) break;
+      if (batchStart < 0) batchStart = open.index;
+      pos = end;
     }
+    if (batchStart >= 0) for (const r of parseResponses(text.slice(batchStart, pos), what)) onResponse(r);
+    if (!sawRoot && MULTISTATUS_OPEN.test(text.slice(pos))) sawRoot = true;
+    // Keep what may hold an unfinished <response>, or the start of a tag split across chunks.
+    RESPONSE_OPEN.lastIndex = pos;
+    const pending = RESPONSE_OPEN.exec(text);
+    if (pending !== null) text = text.slice(pending.index);
+    else text = final ? text.slice(pos) : text.slice(Math.max(pos, text.length - 256));
   };
   try {
     for await (const chunk of body) {
@@ -102,13 +106,19 @@ export async function readMultistatus(body: AsyncIterable<Buffer>, limits: Multi
   if (!MULTISTATUS_CLOSE.test(text)) throw new RemoteError('protocol', `${what}: the multistatus document ends without </multistatus> (truncated or broken XML)`, { retryable: false });
 }
 
-function parseResponse(xml: string, what: string): DavResponse {
-  const valid = XMLValidator.validate(xml);
+function parseResponses(xml: string, what: string): DavResponse[] {
+  const doc = `<batch>${xml}</batch>`;
+  const valid = XMLValidator.validate(doc);
   if (valid !== true) {
-    throw new RemoteError('protocol', `${what}: broken XML in a <response> (${valid.err.msg}, line ${valid.err.line})`, { retryable: false });
+    throw new RemoteError('protocol', `${what}: broken XML in the multistatus (${valid.err.msg})`, { retryable: false });
   }
-  const doc = parser.parse(xml) as { response?: unknown };
-  const r = asObject(doc.response);
+  const parsed = parser.parse(doc) as { batch?: { response?: unknown } };
+  const responses = parsed.batch?.response;
+  return (Array.isArray(responses) ? responses : []).map((r) => toResponse(r, what));
+}
+
+function toResponse(raw: unknown, what: string): DavResponse {
+  const r = asObject(raw);
   const hrefs = r?.['href'];
   const href = Array.isArray(hrefs) ? textOf(hrefs[0]) : undefined;
   if (r === undefined || href === undefined || href === '') throw new RemoteError('protocol', `${what}: a <response> without an <href>`, { retryable: false });
