@@ -11,7 +11,7 @@
 //   node scripts/run-tests.mjs webdav-write-model
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ import { within } from '../../src/base/async.js';
 import { CliMounts } from '../support/cli-mount.js';
 import { start } from '../support/proc.js';
 import { readTree, treeDifferences } from '../support/tree-compare.js';
-import { canRunApache, davAvailable, startApacheDav, type DavServer } from '../support/webdav-servers.js';
+import { canRunApache, davAvailable, davLeftovers, startApacheDav, type DavServer } from '../support/webdav-servers.js';
 import { writeInitialTree } from './write-model-tree.js';
 
 const child = fileURLToPath(new URL('./write-model-child.js', import.meta.url));
@@ -33,15 +33,6 @@ const CASES = [
   { name: 'webdav mount of Apache, uploads racing the operations', options: ['--write-back-delay', '0', '--fsync', 'local'] },
   { name: 'webdav mount of Apache, uploads held until unmount, fsync waits for the remote', options: ['--write-back-delay', '3600', '--fsync', 'remote'] },
 ];
-
-/** Our temp and probe files, and mod_dav_fs's own temp files (".davfs.tmp…"). */
-export function davLeftovers(root: string): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync(root, { withFileTypes: true, recursive: true })) {
-    if (/^\.(fusestream-|davfs\.tmp)/.test(d.name)) out.push(join(d.parentPath, d.name));
-  }
-  return out;
-}
 
 void describe('write path on WebDAV (Apache): random operations against a model, then the server tree', { skip }, () => {
   let dir: string;

@@ -214,3 +214,12 @@ function lines(text: string): string[] {
 export function canRunApache(): boolean {
   return userInfo().uid === 0;
 }
+
+/** Our temp and probe files, and mod_dav_fs's own temp files (".davfs.tmp…"), under `root`. */
+export function davLeftovers(root: string): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (/^\.(fusestream-|davfs\.tmp)/.test(d.name)) out.push(join(d.parentPath, d.name));
+  }
+  return out;
+}

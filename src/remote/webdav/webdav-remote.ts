@@ -176,6 +176,10 @@ export class WebdavRemote implements Remote {
     const created = await put({ 'if-none-match': '*' });
     if (created === 401 || created === 403 || created === 405) {
       this.#logger.warn({ status: created }, 'webdav: the server refuses writes at the root; mounting read-only');
+    } else if (created === 507) {
+      // Full now, maybe not later: writable, with every condition checked here (the defaults).
+      traits.writable = true;
+      this.#logger.warn('webdav: the server is full (507); writes stay queued until it has room');
     } else if (created < 200 || created > 299) {
       throw webdavStatusError(created, {}, `${what}: PUT of a probe file`);
     } else {
