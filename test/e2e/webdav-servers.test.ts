@@ -19,7 +19,7 @@ import { CLI, CliMounts } from '../support/cli-mount.js';
 import { eventually } from '../support/eventually.js';
 import { run, sh } from '../support/proc.js';
 import { rampBuffer } from '../support/ramp.js';
-import { canRunApache, davAvailable, davLeftovers, startDav, type DavKind, type DavServer } from '../support/webdav-servers.js';
+import { canRunApache, davAvailable, davLeftovers, startApacheDav, startDav, type DavKind, type DavServer } from '../support/webdav-servers.js';
 import { startDavFaultServer } from '../fakes/dav-fault-server.js';
 
 const LARGE = parseSize(process.env.FUSESTREAM_DAV_LARGE_BYTES ?? '64M');
@@ -136,6 +136,42 @@ void describe('WebDAV mounts against real servers', () => {
       assert.equal(readFileSync(join(server.root, copies[0] as string), 'utf8'), 'base version\nours\n', 'ours, whole');
     });
   }
+
+  void test('apache with Basic auth: --user with the password from the environment or a file; the password is never logged or shown', { skip: usable('apache') ? false : 'Apache mod_dav is not installed here' }, async () => {
+    const work = join(dir, 'apache-auth');
+    const root = join(work, 'root');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'secret.txt'), 'behind auth\n');
+    const password = 'pw-Zq8%x:y@never-logged';
+    const server = await startApacheDav(root, { user: 'alice', password });
+    servers.push(server);
+    const pwFile = join(work, 'pw');
+    writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+    const refused = await run(process.execPath, [CLI, 'mount', `webdav+${server.url}`, mounts.mountpoint(work, 'nope'), '--cache-dir', join(work, 'cache0')], 30_000);
+    assert.equal(refused.code, 2, `no credentials: a usage error; ${refused.stderr.slice(-500)}`);
+    for (const [how, args, env] of [
+      ['environment', ['--user', 'alice'], { FUSESTREAM_PASSWORD: password }],
+      ['password file', ['--user', 'alice', '--password-file', pwFile], {}],
+    ] as const) {
+      const mnt = mounts.mountpoint(work, `mnt-${how.replace(' ', '-')}`);
+      Object.assign(process.env, env);
+      let m;
+      try {
+        m = await mounts.start(['mount', `webdav+${server.url}`, mnt, '--cache-dir', join(work, `cache-${how.replace(' ', '-')}`), '--write-back-delay', '0', '--log-level', 'debug', ...args], mnt, `mount with the password from the ${how}`);
+      } finally {
+        delete process.env['FUSESTREAM_PASSWORD'];
+      }
+      assert.equal(await sh(`cat '${mnt}/secret.txt' && printf 'mine' > '${mnt}/${how.replace(' ', '-')}.txt'`), 'behind auth\n');
+      const status = await run(process.execPath, [CLI, 'status', mnt, '--json'], 20_000);
+      const { exit } = await mounts.stop(m, 'SIGTERM');
+      assert.equal(exit.code, 0, exit.stderr.slice(-1000));
+      assert.equal(readFileSync(join(root, `${how.replace(' ', '-')}.txt`), 'utf8'), 'mine');
+      const basic = Buffer.from(`alice:${password}`).toString('base64');
+      for (const text of [exit.stdout, exit.stderr, status.stdout, status.stderr]) {
+        assert.ok(!text.includes(password) && !text.includes(encodeURIComponent(password)) && !text.includes(basic), `the password does not appear (${how})`);
+      }
+    }
+  });
 
   void test('apache behind the fault fixture: a PUT answered 507 stays queued with its error visible, and lands once there is room', { skip: usable('apache') ? false : 'Apache mod_dav is not installed here' }, async () => {
     const { work, server } = await serve('apache', 'full', {});
