@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { APACHE_BIN, APACHE_MODULES, startChild } from './file-servers.js';
+import { APACHE_BIN, APACHE_MODULES, startApacheWith } from './file-servers.js';
 import { freePort, stopChild, canConnect } from './child-server.js';
 import { startNginx, nginxAvailable } from './nginx.js';
 import { eventually } from './eventually.js';
@@ -81,57 +81,29 @@ function chownTree(root: string, uid: number, gid: number): void {
 
 /** Apache httpd, mod_dav + mod_dav_fs, as www-data; Basic auth when `auth` is given. */
 export async function startApacheDav(root: string, auth?: DavAuth): Promise<DavServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'fusestream-apache-dav-'));
   const www = wwwData();
-  chmodSync(dir, 0o755);
-  chownSync(dir, www.uid, www.gid);
   chownTree(root, www.uid, www.gid);
   // www-data must reach the root: mkdtemp makes 0700 directories.
   for (let d = dirname(root); d !== dirname(d); d = dirname(d)) {
     const mode = lstatSync(d).mode;
     if ((mode & 0o001) === 0) chmodSync(d, (mode & 0o7777) | 0o001);
   }
-  const port = await freePort();
-  const mods = ['mpm_event', 'authz_core', 'dav', 'dav_fs', ...(auth ? ['auth_basic', 'authn_core', 'authn_file', 'authz_user'] : [])];
-  if (auth) writeFileSync(join(dir, 'htpasswd'), `${auth.user}:{SHA}${createHash('sha1').update(auth.password).digest('base64')}\n`);
-  const conf = `ServerRoot ${dir}
-${mods.map((m) => `LoadModule ${m}_module ${APACHE_MODULES}/mod_${m}.so`).join('\n')}
-Listen 127.0.0.1:${port}
-ServerName 127.0.0.1
-User www-data
-Group www-data
-PidFile ${dir}/httpd.pid
-ErrorLog ${dir}/error.log
-LogFormat "%m %U %>s cr=%{Content-Range}i" req
-CustomLog ${dir}/access.log req
-DavLockDB ${dir}/davlock
-Timeout 60
-KeepAliveTimeout 30
-DocumentRoot "${root}"
-<Directory "${root}">
-  Dav On
-${auth ? `  AuthType Basic\n  AuthName dav\n  AuthUserFile ${dir}/htpasswd\n  Require valid-user` : '  Require all granted'}
-</Directory>
-`;
-  await writeFile(join(dir, 'httpd.conf'), conf);
-  try {
-    const { child } = await startChild([APACHE_BIN, '-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], port, 'apache2 (dav)');
-    return {
-      kind: 'apache',
-      url: `http://127.0.0.1:${port}/`,
-      root,
-      accessLog: async () => lines(await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')),
-      own: () => chownTree(root, www.uid, www.gid),
-      stop: async () => {
-        await stopChild(child, 'apache2 (dav)');
-        await rm(dir, { recursive: true, force: true });
+  const a = await startApacheWith(
+    root,
+    {
+      modules: ['mpm_event', 'authz_core', 'dav', 'dav_fs', ...(auth ? ['auth_basic', 'authn_core', 'authn_file', 'authz_user'] : [])],
+      logFormat: '%m %U %>s cr=%{Content-Range}i',
+      // The lock database lives in the server's own dir, which www-data must own.
+      prepare: (dir) => {
+        chownSync(dir, www.uid, www.gid);
+        if (auth) writeFileSync(join(dir, 'htpasswd'), `${auth.user}:{SHA}${createHash('sha1').update(auth.password).digest('base64')}\n`);
       },
-    };
-  } catch (err) {
-    const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-    await rm(dir, { recursive: true, force: true });
-    throw new Error(`apache2 (dav) failed to start: ${err instanceof Error ? err.message : String(err)}\n${log}`, { cause: err });
-  }
+      extra: (dir) => `DavLockDB ${dir}/davlock\nTimeout 60\nKeepAliveTimeout 30`,
+      directory: `  Dav On\n${auth ? '  AuthType Basic\n  AuthName dav\n  AuthUserFile htpasswd\n  Require valid-user' : '  Require all granted'}`,
+    },
+    'apache2 (dav)',
+  );
+  return { kind: 'apache', url: a.url, root, accessLog: () => a.accessLog(), own: () => chownTree(root, www.uid, www.gid), stop: () => a.stop() };
 }
 
 /** nginx with the dav module (PUT DELETE MKCOL COPY MOVE) and dav-ext (PROPFIND OPTIONS). */
@@ -206,9 +178,6 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l !== '');
-}
 
 /** True when this process may start Apache as www-data (root) — the tests skip otherwise. */
 export function canRunApache(): boolean {
