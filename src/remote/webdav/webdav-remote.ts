@@ -34,6 +34,7 @@
 //   source that yields more or less fails the put as 'invalid' before the body ends, so the
 //   server sees a broken request, not a short file; a failing source's own error is rethrown.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -96,6 +97,25 @@ export const PROBE_PREFIX = '.fusestream-probe-';
 /** Names of a put's temp file on a server without atomic PUT; hidden and reserved likewise. */
 export const DAV_TEMP_PREFIX = '.fusestream-davtmp-';
 
+/** This host in temp names, so a cleanup never takes another host's live upload for stale. */
+const HOST_TAG = hostname().replace(/[^A-Za-z0-9]+/g, '').slice(0, 32) || 'host';
+/** Temp names of this process's puts in flight (every instance: they share the pid). */
+const ourTemps = new Set<string>();
+
+/** A temp of this host whose writer is gone (a dead pid, or ours with no put owning it). */
+function isStaleTemp(name: string): boolean {
+  const m = /^\.fusestream-davtmp-([A-Za-z0-9]+)-(\d+)-[0-9a-f]+$/.exec(name);
+  if (m === null || m[1] !== HOST_TAG) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return !ourTemps.has(name);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function isReservedName(name: string): boolean {
   return name.startsWith(PROBE_PREFIX) || name.startsWith(DAV_TEMP_PREFIX);
 }
@@ -117,6 +137,8 @@ export class WebdavRemote implements Remote {
   #traits: DavTraits = { classes: [], writable: true, ifMatch: false, ifNoneMatch: false, atomicPut: false, probed: false };
   /** Whether listings have shown ETags (undefined until a file was listed or stat'ed). */
   #etags: boolean | undefined;
+  /** Directories whose stale temps this instance has removed (bounded; cleaning again is only work). */
+  readonly #cleanedDirs = new Set<string>();
 
   constructor(options: WebdavRemoteOptions) {
     this.#http = new HttpClient({ ...options, dateIfRange: false }, (href) => `webdav+${href}`);
@@ -216,8 +238,13 @@ export class WebdavRemote implements Remote {
   }
 
   async list(path: string, signal: AbortSignal): Promise<RemoteEntry[]> {
-    const segs = splitPath(path);
+    return (await this.#list(splitPath(path), signal)).entries;
+  }
+
+  /** The entries of a directory, and the reserved names (our temps and probes) it hides. */
+  async #list(segs: readonly string[], signal: AbortSignal): Promise<{ entries: RemoteEntry[]; reserved: string[] }> {
     const what = `list ${showPath(segs)}/`;
+    const reserved: string[] = [];
     const collection = [...this.#baseSegs, ...segs];
     const entries: RemoteEntry[] = [];
     const seen = new Set<string>();
@@ -233,7 +260,10 @@ export class WebdavRemote implements Remote {
         return;
       }
       if (r.status !== undefined && (r.status < 200 || r.status > 299)) return;
-      if (isReservedName(place.name)) return;
+      if (isReservedName(place.name)) {
+        reserved.push(place.name);
+        return;
+      }
       if (seen.has(place.name)) {
         this.#logger.warn({ dir: showPath(segs), name: place.name }, 'webdav: a name listed twice; the first kept');
         return;
@@ -249,7 +279,7 @@ export class WebdavRemote implements Remote {
       entries.push(e);
     });
     if (self !== undefined && !self.collection) throw new RemoteError('invalid', `${what}: not a directory`, { retryable: false });
-    return entries;
+    return { entries, reserved };
   }
 
   read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
@@ -337,7 +367,7 @@ export class WebdavRemote implements Remote {
     const now = await this.#stat(segs, signal, what);
     if (now.type !== 'dir') throw new RemoteError('invalid', `${what}: not a directory`, { retryable: false });
     // DELETE of a collection is recursive on every server: only an empty one may go.
-    if ((await this.list(segs.join('/'), signal)).length > 0) throw new RemoteError('not-empty', `${what}: not empty`);
+    if ((await this.#list(segs, signal)).entries.length > 0) throw new RemoteError('not-empty', `${what}: not empty`);
     const res = await this.#send('DELETE', this.#http.urlPath(segs, true), this.#ifMatchOf(now), signal, what);
     if (res === 404) throw new RemoteError('not-found', `${what}: HTTP 404`, { status: 404 });
     if (res === 412) throw new RemoteError('not-empty', `${what}: changed since it was listed (412)`, { status: 412 });
@@ -460,7 +490,10 @@ export class WebdavRemote implements Remote {
    */
   async #putWhole(segs: readonly string[], source: ContentSource, headers: Record<string, string>, options: PutOptions, what: string): Promise<string | undefined> {
     if (this.#traits.atomicPut) return this.#putOnce(segs, source, headers, options, what);
-    const tmp = [...segs.slice(0, -1), `${DAV_TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`];
+    await this.#cleanStaleTemps(segs.slice(0, -1), options.signal);
+    const name = `${DAV_TEMP_PREFIX}${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const tmp = [...segs.slice(0, -1), name];
+    ourTemps.add(name);
     const createOnly = headers['if-none-match'] !== undefined;
     let moved = false;
     try {
@@ -474,6 +507,29 @@ export class WebdavRemote implements Remote {
       if (!moved) {
         await this.#send('DELETE', this.#http.urlPath(tmp, false), {}, AbortSignal.timeout(5000), `${what} (remove temp)`).catch(() => undefined);
       }
+      ourTemps.delete(name);
+    }
+  }
+
+  /**
+   * Before the first temp put into a directory: deletes the temps a killed writer of this host
+   * left there (its pid is gone, or it is ours and no put of ours owns it). Temps of other
+   * hosts are left alone (their writer may be alive). Best effort: a failure is only logged.
+   */
+  async #cleanStaleTemps(dir: readonly string[], signal: AbortSignal): Promise<void> {
+    const key = dir.join('/');
+    if (this.#cleanedDirs.has(key)) return;
+    if (this.#cleanedDirs.size >= 4096) this.#cleanedDirs.clear();
+    this.#cleanedDirs.add(key);
+    try {
+      const { reserved } = await this.#list(dir, signal);
+      for (const name of reserved) {
+        if (!isStaleTemp(name)) continue;
+        await this.#send('DELETE', this.#http.urlPath([...dir, name], false), {}, signal, `clean ${showPath([...dir, name])}`);
+        this.#logger.info({ dir: showPath(dir), name }, 'webdav: removed a temp file a killed upload left');
+      }
+    } catch (err) {
+      this.#logger.debug({ err, dir: showPath(dir) }, 'webdav: could not clean stale temp files');
     }
   }
 
