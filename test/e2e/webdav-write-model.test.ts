@@ -6,7 +6,8 @@
 // byte, with no temp or probe file of ours and no mod_dav temp file left behind.
 //
 // Cases: uploads racing the operations (--write-back-delay 0), and every upload held until
-// unmount with fsync waiting for the remote.
+// unmount with fsync waiting for the remote. FUSESTREAM_DAV_SERVER=nginx|rclone runs them on
+// that server instead (not part of npm test).
 // Reproduce or lengthen: FUSESTREAM_MODEL_SEED=<seed> FUSESTREAM_MODEL_OPS=<n>
 //   node scripts/run-tests.mjs webdav-write-model
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +20,7 @@ import { within } from '../../src/base/async.js';
 import { CliMounts } from '../support/cli-mount.js';
 import { start } from '../support/proc.js';
 import { readTree, treeDifferences } from '../support/tree-compare.js';
-import { canRunApache, davAvailable, davLeftovers, startApacheDav, type DavServer } from '../support/webdav-servers.js';
+import { canRunApache, davAvailable, davLeftovers, startDav, type DavKind, type DavServer } from '../support/webdav-servers.js';
 import { writeInitialTree } from './write-model-tree.js';
 
 const child = fileURLToPath(new URL('./write-model-child.js', import.meta.url));
@@ -27,14 +28,15 @@ const stressBase = process.env.FUSESTREAM_FUZZ_BASE;
 const fixedSeed = process.env.FUSESTREAM_MODEL_SEED;
 const OPS = Number(process.env.FUSESTREAM_MODEL_OPS ?? (stressBase !== undefined ? 2 : 1) * 1500);
 const seedFor = (i: number): number => (fixedSeed !== undefined ? Number(fixedSeed) : Number(stressBase ?? 7200) + i);
-const skip = !davAvailable('apache') || !canRunApache() ? 'Apache mod_dav is not installed here (or this is not root)' : false;
+const KIND = (process.env.FUSESTREAM_DAV_SERVER ?? 'apache') as DavKind;
+const skip = !davAvailable(KIND) || (KIND === 'apache' && !canRunApache()) ? `${KIND} (WebDAV) is not installed here (or this is not root)` : false;
 
 const CASES = [
-  { name: 'webdav mount of Apache, uploads racing the operations', options: ['--write-back-delay', '0', '--fsync', 'local'] },
-  { name: 'webdav mount of Apache, uploads held until unmount, fsync waits for the remote', options: ['--write-back-delay', '3600', '--fsync', 'remote'] },
+  { name: `webdav mount of ${KIND}, uploads racing the operations`, options: ['--write-back-delay', '0', '--fsync', 'local'] },
+  { name: `webdav mount of ${KIND}, uploads held until unmount, fsync waits for the remote`, options: ['--write-back-delay', '3600', '--fsync', 'remote'] },
 ];
 
-void describe('write path on WebDAV (Apache): random operations against a model, then the server tree', { skip }, () => {
+void describe(`write path on WebDAV (${KIND}): random operations against a model, then the server tree`, { skip }, () => {
   let dir: string;
   const mounts = new CliMounts();
   const servers: DavServer[] = [];
@@ -61,7 +63,7 @@ void describe('write path on WebDAV (Apache): random operations against a model,
       for (const d of [root, init, expect]) mkdirSync(d);
       writeInitialTree(init, seed);
       cpSync(init, root, { recursive: true });
-      const server = await startApacheDav(root);
+      const server = await startDav(KIND, root);
       servers.push(server);
       const args = ['mount', `webdav+${server.url}`, mnt, '--cache-dir', join(work, 'cache'), '--drain-timeout', '30', ...c.options];
       const m = await mounts.start([...args, '--log-level', process.env.FUSESTREAM_MODEL_LOG_LEVEL ?? 'warn'], mnt, 'fusestream mount webdav');
@@ -84,7 +86,7 @@ void describe('write path on WebDAV (Apache): random operations against a model,
       const { exit } = await mounts.stop(m, index % 2 === 0 ? 'SIGTERM' : 'unmount');
       assert.equal(exit.code, 0, `the mount exits 0; stderr: ${exit.stderr.slice(-3000)}`);
       const diff = treeDifferences(readTree(root), readTree(expect));
-      assert.deepEqual(diff, [], `seed ${seed}: Apache's tree after unmount differs from the model:\n${diff.join('\n')}\nmount stderr: ${exit.stderr.slice(-3000)}\nreproduce: ${repro}`);
+      assert.deepEqual(diff, [], `seed ${seed}: the server's tree after unmount differs from the model:\n${diff.join('\n')}\nmount stderr: ${exit.stderr.slice(-3000)}\nreproduce: ${repro}`);
       assert.deepEqual(davLeftovers(root), [], 'no temp or probe file is left on the server after a clean unmount');
     });
   });
