@@ -10,7 +10,7 @@
 // upload queued with its error in `fusestream status`, and it lands once the server has room.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSize } from '../../src/base/settings.js';
@@ -18,7 +18,7 @@ import { within } from '../../src/base/async.js';
 import { CLI, CliMounts } from '../support/cli-mount.js';
 import { eventually } from '../support/eventually.js';
 import { run, sh } from '../support/proc.js';
-import { rampBuffer } from '../support/ramp.js';
+import { writeRampFile } from '../support/ramp.js';
 import { canRunApache, davAvailable, davLeftovers, startApacheDav, startDav, type DavKind, type DavServer } from '../support/webdav-servers.js';
 import { startDavFaultServer } from '../fakes/dav-fault-server.js';
 
@@ -28,16 +28,6 @@ const usable = (k: DavKind): boolean => davAvailable(k) && (k !== 'apache' || ca
 
 async function sha256File(path: string): Promise<string> {
   return (await sh(`sha256sum '${path}'`, 600_000)).split(' ')[0] ?? '';
-}
-
-/** A ramp file of `size` bytes at `path`, written in 8 MiB pieces (never all in memory). */
-async function writeRampFile(path: string, size: number): Promise<void> {
-  const out = createWriteStream(path);
-  for (let off = 0; off < size; off += 8 * 1024 * 1024) {
-    const piece = rampBuffer(off, Math.min(8 * 1024 * 1024, size - off), 5);
-    if (!out.write(piece)) await new Promise<void>((resolve) => out.once('drain', resolve));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
 /** PUT lines of an access log that carried a Content-Range header. */
@@ -55,7 +45,7 @@ void describe('WebDAV mounts against real servers', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fusestream-dav-servers-'));
     big = join(dir, 'big.src');
-    await writeRampFile(big, LARGE);
+    await writeRampFile(big, LARGE, 5);
     bigSha = await sha256File(big);
   });
 
