@@ -58,6 +58,7 @@ import type {
 import { sameVersion } from '../fingerprint.js';
 import { RemoteError, isRemoteError } from '../remote-error.js';
 import { splitPath } from '../names.js';
+import { tempWriterGone } from '../temp-names.js';
 import { HttpClient, drain, showPath, type HttpClientOptions } from '../http/http-client.js';
 import { headerValue, statusError } from '../http/http-errors.js';
 import { contentLength } from '../http/range-response.js';
@@ -106,14 +107,7 @@ const ourTemps = new Set<string>();
 function isStaleTemp(name: string): boolean {
   const m = /^\.fusestream-davtmp-([A-Za-z0-9]+)-(\d+)-[0-9a-f]+$/.exec(name);
   if (m === null || m[1] !== HOST_TAG) return false;
-  const pid = Number(m[2]);
-  if (pid === process.pid) return !ourTemps.has(name);
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return tempWriterGone(Number(m[2]), ourTemps.has(name));
 }
 
 function isReservedName(name: string): boolean {
