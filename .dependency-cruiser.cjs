@@ -40,8 +40,15 @@ const forbidden = [
     name: 'remote-kinds-independent',
     severity: 'error',
     comment: 'One remote implementation never imports another (shared code lives in src/remote/*.ts).',
-    from: { path: '^src/remote/([^/]+)/' },
+    from: { path: '^src/remote/([^/]+)/', pathNot: '^src/remote/webdav/' },
     to: { path: '^src/remote/[^/]+/', pathNot: '^src/remote/$1/' },
+  },
+  {
+    name: 'remote-kinds-independent-webdav',
+    severity: 'error',
+    comment: 'WebDAV is HTTP plus methods: webdav/ reads through http/ (its client, range checks, errors) and imports no other kind.',
+    from: { path: '^src/remote/webdav/' },
+    to: { path: '^src/remote/[^/]+/', pathNot: '^src/remote/(webdav|http)/' },
   },
   {
     name: 'bridge-sees-errors-not-internals',

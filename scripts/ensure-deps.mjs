@@ -3,9 +3,10 @@
 // `npm test` and the benchmarks work on a fresh machine. Idempotent and quiet when everything
 // is present; `apt-get update` runs once, only when something has to be installed.
 // Usage: node scripts/ensure-deps.mjs test|bench
-//   test:  fuse3 (fusermount3), nginx-light, curl, apache2-bin (Apache httpd: autoindex and,
-//          later, mod_dav as the reference WebDAV server), python3 (its http.server)
-//   bench: the same, plus fio and the tools fusestream is compared with (rclone, httpdirfs)
+//   test:  fuse3 (fusermount3), nginx-light, curl, apache2-bin (Apache httpd: autoindex, and
+//          mod_dav as the reference WebDAV server), python3 (its http.server), the WebDAV
+//          servers with quirks: libnginx-mod-http-dav-ext (nginx PROPFIND) and rclone (serve webdav)
+//   bench: the same, plus fio and the tools fusestream is compared with (httpdirfs)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -15,11 +16,12 @@ const TEST = [
   { bin: ['/usr/bin/curl'], pkg: 'curl' },
   { bin: ['/usr/sbin/apache2'], pkg: 'apache2-bin' },
   { bin: ['/usr/bin/python3'], pkg: 'python3' },
+  { bin: ['/usr/lib/nginx/modules/ngx_http_dav_ext_module.so'], pkg: 'libnginx-mod-http-dav-ext' },
+  { bin: ['/usr/bin/rclone'], pkg: 'rclone' },
 ];
 const BENCH = [
   ...TEST,
   { bin: ['/usr/bin/fio'], pkg: 'fio' },
-  { bin: ['/usr/bin/rclone'], pkg: 'rclone' },
   { bin: ['/usr/bin/httpdirfs'], pkg: 'httpdirfs' },
 ];
 const job = process.argv[2] ?? 'test';

@@ -74,6 +74,10 @@ export interface Settings {
   fsyncMode: FsyncChoice;
   /** Uploads (and remote changes of the write path) applied at once. */
   uploadConcurrency: number;
+  /** The user name for a remote that asks for one (WebDAV); its password never is a setting. */
+  user: string | undefined;
+  /** A file holding the password of `user` (the first line); else $FUSESTREAM_PASSWORD. */
+  passwordFile: string | undefined;
   /** memfs: the /dev/fuse reader design. */
   reader: ReaderChoice;
   /** memfs: serve the reference model (the kernel layer alone) instead of the core. */
@@ -213,6 +217,8 @@ export const SETTINGS: readonly SettingSpec[] = Object.freeze([
   entry({ key: 'drain-timeout', field: 'drainTimeoutMs', kind: 'duration', unit: 'seconds', arg: 'seconds', default: 60, min: 0, max: MAX_TIMER_SECONDS, commands: ['mount'], help: 'at unmount, wait this long for pending uploads; what is left stays journaled and the next mount uploads it' }),
   entry({ key: 'fsync', field: 'fsyncMode', kind: 'choice', choices: FSYNC_MODES, arg: 'mode', default: 'local', commands: ['mount'], help: 'what fsync waits for: local (durable in the cache, uploaded later) or remote (uploaded; an upload failure is fsync\'s error)' }),
   entry({ key: 'upload-concurrency', field: 'uploadConcurrency', kind: 'count', unit: 'count', arg: 'n', default: 4, min: 1, commands: ['mount'], help: 'uploads and other remote changes applied at once' }),
+  entry({ key: 'user', field: 'user', kind: 'string', arg: 'name', commands: ['mount'], help: 'user name for a WebDAV remote (or in the URL: webdav+https://user@host/); its password comes from the password file below or $FUSESTREAM_PASSWORD, never from a flag' }),
+  entry({ key: 'password-file', field: 'passwordFile', kind: 'path', arg: 'file', commands: ['mount'], help: 'file whose first line is the password of that user (keep it mode 0600)' }),
   entry({ key: 'config', field: 'configFile', kind: 'path', arg: 'file', commands: ['mount'], help: 'JSON settings file, keys are these flags without dashes (else $XDG_CONFIG_HOME/fusestream/config.json if present)' }),
   entry({ key: 'reader', field: 'reader', kind: 'choice', choices: READERS, arg: 'kind', default: 'uvpipe', commands: ['memfs'], help: '/dev/fuse reader design' }),
   entry({ key: 'reference', field: 'reference', kind: 'boolean', default: false, commands: ['memfs'], help: 'serve the reference model (core/memory-fs.ts) instead of the core over an in-memory remote' }),

@@ -26,8 +26,8 @@ export async function main(argv: string[]): Promise<void> {
 
   const mountCmd = program
     .command('mount')
-    .description('Mount a remote (http(s)://… read-only, or a local directory read-write) in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
-    .argument('<remote>', 'http(s)://host/path/ or a local directory')
+    .description('Mount a remote (http(s)://… read-only, webdav+http(s)://… or a local directory read-write) in the foreground.\nSettings: flag > environment (FUSESTREAM_*) > config file > default.')
+    .argument('<remote>', 'http(s)://host/path/, webdav+https://[user@]host/path/ or a local directory')
     .argument('<mountpoint>', 'an existing empty directory');
   addSettingOptions(mountCmd, 'mount');
   mountCmd.action(async (remote: string, mountpoint: string, _o: unknown, cmd: Command) => {

@@ -19,6 +19,8 @@ import { HttpRemote } from '../remote/http/http-remote.js';
 import { GuardedRemote } from '../remote/guarded-remote.js';
 import { RemoteHealth } from '../remote/health.js';
 import { LocalRemote } from '../remote/local/local-remote.js';
+import { WebdavRemote } from '../remote/webdav/webdav-remote.js';
+import { webdavCredentials } from './credentials.js';
 import { DataCache } from '../data/data-cache.js';
 import { DataConfigError, dataConfigFrom, resolveDataConfig } from '../data/config.js';
 import { CacheDirBusyError } from '../data/errors.js';
@@ -67,8 +69,20 @@ export function makeRemote(spec: string, logger: Logger, settings: Settings): Re
     }
     return new HttpRemote({ baseUrl: url.href, logger, timeouts: httpTimeouts(settings) });
   }
+  if (/^webdav\+https?:\/\//i.test(spec)) {
+    const http = spec.slice('webdav+'.length);
+    let url: URL;
+    try {
+      url = new URL(http.endsWith('/') ? http : `${http}/`);
+    } catch (cause) {
+      // The text may hold a password: never echo it.
+      throw new UsageError('the WebDAV URL is not a valid URL', { cause });
+    }
+    const credentials = webdavCredentials(url, settings);
+    return new WebdavRemote({ baseUrl: url.href, logger, timeouts: httpTimeouts(settings), ...(credentials === undefined ? {} : { credentials }) });
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
-    throw new UsageError(`unsupported remote "${spec}": use http(s)://… or a local directory`);
+    throw new UsageError(`unsupported remote "${spec.replace(/\/\/[^/@]*@/, '//…@')}": use http(s)://…, webdav+http(s)://… or a local directory`);
   }
   const root = resolve(spec);
   let isDir = false;
@@ -140,6 +154,13 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
           throw new UsageError(`cannot list the remote ${remote.id} (${describe(err)})`, { cause: err });
         },
       );
+    }
+    if (inner instanceof WebdavRemote && unreachable === undefined && !s.offline) {
+      // What the server honours (If-Match, If-None-Match, writes at all) decides how each
+      // write is checked; an offline start checks every condition itself (the defaults).
+      await inner.probe(AbortSignal.timeout(Math.max(1, s.deadlineMs))).catch((err: unknown) => {
+        throw new UsageError(`cannot probe the WebDAV server ${remote.id} (${describe(err)})`, { cause: err });
+      });
     }
     const cacheDir = cacheDirFor(resolve(s.cacheDir), remote.id);
     const config = dataConfigFrom(s);

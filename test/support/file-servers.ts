@@ -20,14 +20,14 @@ export interface FileServer {
 }
 
 export const APACHE_BIN = '/usr/sbin/apache2';
-const APACHE_MODULES = '/usr/lib/apache2/modules';
+export const APACHE_MODULES = '/usr/lib/apache2/modules';
 
 export function apacheAvailable(): boolean {
   return existsSync(APACHE_BIN);
 }
 
 /** Starts `argv` and waits until it accepts connections on `port`; kills it on failure. */
-async function startChild(argv: string[], port: number, what: string, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; stderr: () => string }> {
+export async function startChild(argv: string[], port: number, what: string, env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; stderr: () => string }> {
   const [bin, ...args] = argv as [string, ...string[]];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';
@@ -57,49 +57,78 @@ export async function startPythonHttp(root: string): Promise<FileServer> {
   };
 }
 
-/**
- * Apache httpd (mpm_event, mod_autoindex with its fancy listing: sizes like "1.2M") serving
- * `root`, as www-data (Apache refuses to serve as root). `root` and its parents must be
- * readable by www-data; this makes `root`'s own tree world-readable.
- */
-export async function startApache(root: string): Promise<FileServer> {
+export interface ApacheSetup {
+  /** Modules beyond the built-in unixd and log_config. */
+  modules: readonly string[];
+  /** Directives inside <Directory root>. */
+  directory: string;
+  /** Extra top-level directives; `dir` is the server's own temp dir (config, logs). */
+  extra?: (dir: string) => string;
+  /** The access log's format (one line per request). */
+  logFormat: string;
+  /** Prepares the server's temp dir before Apache starts (e.g. hands it to www-data). */
+  prepare?: (dir: string) => Promise<void> | void;
+}
+
+export interface ApacheHandle {
+  url: string;
+  /** The access log's lines so far. */
+  accessLog(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Apache httpd as www-data on a free port of 127.0.0.1, serving `root` with `setup`; stopped by PID. */
+export async function startApacheWith(root: string, setup: ApacheSetup, what = 'apache2'): Promise<ApacheHandle> {
   if (!apacheAvailable()) throw new Error(`Apache httpd is not installed at ${APACHE_BIN} (apt-get install apache2-bin)`);
   const dir = await mkdtemp(join(tmpdir(), 'fusestream-apache-'));
   chmodSync(dir, 0o755);
+  await setup.prepare?.(dir);
   const port = await freePort();
-  const mods = ['mpm_event', 'authz_core', 'dir', 'autoindex', 'mime', 'alias']; // unixd and log_config are built in
   const conf = `ServerRoot ${dir}
-${mods.map((m) => `LoadModule ${m}_module ${APACHE_MODULES}/mod_${m}.so`).join('\n')}
+${setup.modules.map((m) => `LoadModule ${m}_module ${APACHE_MODULES}/mod_${m}.so`).join('\n')}
 Listen 127.0.0.1:${port}
 ServerName 127.0.0.1
 User www-data
 Group www-data
 PidFile ${dir}/httpd.pid
 ErrorLog ${dir}/error.log
-LogFormat "%m %U %>s" req
+LogFormat "${setup.logFormat}" req
 CustomLog ${dir}/access.log req
-TypesConfig /dev/null
+${setup.extra?.(dir) ?? ''}
 DocumentRoot "${root}"
 <Directory "${root}">
-  Options +Indexes
-  IndexOptions FancyIndexing
-  Require all granted
+${setup.directory}
 </Directory>
 `;
   await writeFile(join(dir, 'httpd.conf'), conf);
   try {
-    const { child } = await startChild([APACHE_BIN, '-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], port, 'apache2');
+    const { child } = await startChild([APACHE_BIN, '-f', join(dir, 'httpd.conf'), '-DFOREGROUND'], port, what);
     return {
       url: `http://127.0.0.1:${port}/`,
-      requests: async () => (await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')).split('\n').filter((l) => l !== ''),
+      accessLog: async () => (await readFile(join(dir, 'access.log'), 'utf8').catch(() => '')).split('\n').filter((l) => l !== ''),
       stop: async () => {
-        await stopChild(child, 'apache2');
+        await stopChild(child, what);
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`apache2 failed to start: ${err instanceof Error ? err.message : String(err)}\n${log}`, { cause: err });
+    throw new Error(`${what} failed to start: ${err instanceof Error ? err.message : String(err)}\n${log}`, { cause: err });
   }
+}
+
+/**
+ * Apache httpd (mpm_event, mod_autoindex with its fancy listing: sizes like "1.2M") serving
+ * `root`, as www-data (Apache refuses to serve as root). `root` and its parents must be
+ * readable by www-data; this makes `root`'s own tree world-readable.
+ */
+export async function startApache(root: string): Promise<FileServer> {
+  const a = await startApacheWith(root, {
+    modules: ['mpm_event', 'authz_core', 'dir', 'autoindex', 'mime', 'alias'],
+    logFormat: '%m %U %>s',
+    extra: () => 'TypesConfig /dev/null',
+    directory: '  Options +Indexes\n  IndexOptions FancyIndexing\n  Require all granted',
+  });
+  return { url: a.url, requests: () => a.accessLog(), stop: () => a.stop() };
 }

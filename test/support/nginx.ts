@@ -18,6 +18,10 @@ export interface StartNginxOptions {
   autoindex?: 'html' | 'json';
   /** Extra directives inside the server block. */
   extraConfig?: string;
+  /** Extra directives at the top of the config (load_module ...). */
+  mainConfig?: string;
+  /** Extra directives inside `location /` (dav_methods ...). */
+  locationConfig?: string;
   /** nginx log_format of the access log; default "$request $status". */
   accessLogFormat?: string;
   /** autoindex_exact_size (default true: sizes in bytes; false: "1K", "12M" as nginx's default). */
@@ -41,7 +45,7 @@ export function nginxAvailable(): boolean {
 
 
 function config(dir: string, port: number, o: StartNginxOptions): string {
-  return `daemon off;
+  return `${o.mainConfig ?? ''}daemon off;
 master_process off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -66,7 +70,7 @@ http {
     location / {
       autoindex on;
       autoindex_exact_size ${o.exactSize === false ? 'off' : 'on'};
-${o.autoindex === 'json' ? '      autoindex_format json;\n' : ''}    }
+${o.autoindex === 'json' ? '      autoindex_format json;\n' : ''}${o.locationConfig ?? ''}    }
 ${o.extraConfig ?? ''}
   }
 }

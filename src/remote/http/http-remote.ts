@@ -1,6 +1,7 @@
 // HttpRemote: a read-only Remote over a plain HTTP(S) file server (nginx autoindex, Apache,
-// python http.server), on one undici Pool (keep-alive, bounded connections, `pool.request`:
-// the fastest client measured in RESEARCH.md, no web streams, no per-chunk copies).
+// python http.server): its index pages as listings, HEAD (or a one-byte range probe) as stat.
+// The client itself (pool, credentials, timeouts, ranged reads, transfer threads) is the
+// shared HttpClient (http-client.ts).
 //
 // Invariants:
 // - Reads never return bytes of a version other than `expect`: If-Range carries the expected
@@ -10,109 +11,38 @@
 // - Error bodies are drained (bounded) so keep-alive connections survive 404s.
 // - Credentials live only in a private header value: never in `id`, logs or errors.
 // - Names from listings pass validateName; refused names are logged and skipped.
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { availableParallelism } from 'node:os';
 import type { Logger } from '../../observability/logger.js';
-import { silentLogger } from '../../observability/logger.js';
 import type { FileTransfer, ReadRangeOptions, ReadToFileOptions, Remote, RemoteCapabilities, RemoteEntry, RemoteReadStream, RemoteStat } from '../remote.js';
-import { RemoteError, abortError } from '../remote-error.js';
-import { encodePathSegment, splitPath } from '../names.js';
-import { countedBody, discardBody, readText } from './counted-body.js';
-import { headerValue, mapRequestError, statusError } from './http-errors.js';
+import { RemoteError } from '../remote-error.js';
+import { splitPath } from '../names.js';
+import { discardBody, readText } from './counted-body.js';
+import { HttpClient, drain, showPath, type HttpClientOptions } from './http-client.js';
+import { headerValue, statusError } from './http-errors.js';
 import { parseListing } from './listing/parse-listing.js';
-import { checkRangeResponse, contentLength, fingerprintOf, isDataStatus, isRedirect, parseContentRange, rangeRequestHeaders, unsatisfiedTotal } from './range-response.js';
-import { HTTP_TIMEOUT_DEFAULTS, type HttpTimeouts } from './timeouts.js';
-import { TransferPool, type TransferPoolOptions } from './transfer-pool.js';
+import { contentLength, fingerprintOf, isRedirect, parseContentRange, unsatisfiedTotal } from './range-response.js';
 
-export interface HttpCredentials {
-  username: string;
-  password: string;
-}
+export type { HttpCredentials } from './http-client.js';
 
-export interface HttpRemoteOptions {
-  /** Directory URL of the remote root, e.g. "https://host/files/". User info is taken as credentials. */
-  baseUrl: string;
-  /** Most concurrent connections to the origin. Default 8. */
-  connections?: number;
-  timeouts?: Partial<HttpTimeouts>;
-  credentials?: HttpCredentials;
-  logger?: Logger;
+export interface HttpRemoteOptions extends HttpClientOptions {
   /** Largest directory index accepted. Default 64 MiB. */
   maxListingBytes?: number;
-  /** Extra trusted CA certificates (PEM); verification itself is always on. */
-  ca?: string | Buffer | readonly (string | Buffer)[];
-  /**
-   * Worker threads for `readToFile` transfers. Default: one per core beyond the first, at
-   * most 2 (the main thread keeps a core for the FUSE loop; each thread costs ~50 MiB RSS).
-   */
-  transferThreads?: number;
 }
-
-const DRAIN_LIMIT_BYTES = 64 * 1024;
-/** A transfer thread reports written bytes at least this often (and whenever it idles). */
-const TRANSFER_REPORT_BYTES = 1024 * 1024;
 
 export class HttpRemote implements Remote {
   readonly id: string;
-  readonly #pool: Pool;
-  readonly #origin: string;
-  /** Path of the root directory on the server, percent-encoded, ending in '/'. */
-  readonly #basePath: string;
-  readonly #authorization: string | undefined;
+  readonly #http: HttpClient;
   readonly #logger: Logger;
   readonly #maxListingBytes: number;
-  readonly #timeouts: HttpTimeouts;
-  readonly #transferSetup: Omit<TransferPoolOptions, 'logger'>;
-  #transfers: TransferPool | undefined;
   #sawJsonListing = false;
   #sawOtherListing = false;
-  #closed = false;
 
   constructor(options: HttpRemoteOptions) {
-    const url = new URL(options.baseUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new RemoteError('invalid', `HttpRemote needs an http(s) URL, got ${url.protocol}`);
-    }
-    let credentials = options.credentials;
-    if (credentials === undefined && (url.username !== '' || url.password !== '')) {
-      credentials = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
-    }
-    url.username = '';
-    url.password = '';
-    url.search = '';
-    url.hash = '';
-    if (!url.pathname.endsWith('/')) url.pathname += '/';
-    this.id = url.href;
-    this.#origin = url.origin;
-    this.#basePath = url.pathname;
-    this.#authorization =
-      credentials === undefined ? undefined : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
-    this.#logger = (options.logger ?? silentLogger()).child({ remote: this.id });
+    this.#http = new HttpClient(options, (href) => href);
+    this.id = this.#http.baseHref;
+    this.#logger = this.#http.logger;
     this.#maxListingBytes = options.maxListingBytes ?? 64 * 1024 * 1024;
-    this.#timeouts = { ...HTTP_TIMEOUT_DEFAULTS, ...options.timeouts };
-    const connect: { rejectUnauthorized: true; timeout: number; ca?: string | Buffer | (string | Buffer)[] } = {
-      rejectUnauthorized: true,
-      timeout: this.#timeouts.connectTimeoutMs,
-    };
-    if (options.ca !== undefined) connect.ca = typeof options.ca === 'string' || Buffer.isBuffer(options.ca) ? options.ca : [...options.ca];
-    const connections = options.connections ?? 8;
-    this.#transferSetup = {
-      origin: this.#origin,
-      threads: options.transferThreads ?? Math.min(2, Math.max(1, availableParallelism() - 1)),
-      connectionsPerThread: connections,
-      timeouts: this.#timeouts,
-      reportEveryBytes: TRANSFER_REPORT_BYTES,
-      drainLimitBytes: DRAIN_LIMIT_BYTES,
-      ...(connect.ca === undefined ? {} : { ca: connect.ca }),
-    };
-    this.#pool = new Pool(this.#origin, {
-      connections,
-      keepAliveTimeout: this.#timeouts.keepAliveTimeoutMs,
-      headersTimeout: this.#timeouts.headersTimeoutMs,
-      bodyTimeout: this.#timeouts.bodyTimeoutMs,
-      connect,
-    });
   }
 
   /**
@@ -159,7 +89,7 @@ export class HttpRemote implements Remote {
       throw statusError(res.statusCode, res.headers, what);
     }
     const text = await readText(res.body, this.#maxListingBytes, signal, what);
-    const parsed = parseListing(headerValue(res.headers, 'content-type'), text, new URL(urlPath, this.#origin));
+    const parsed = parseListing(headerValue(res.headers, 'content-type'), text, new URL(urlPath, this.#http.origin));
     if (parsed.exact) this.#sawJsonListing = true;
     else this.#sawOtherListing = true;
     for (const r of parsed.refused) {
@@ -168,53 +98,17 @@ export class HttpRemote implements Remote {
     return parsed.entries;
   }
 
-  async read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
-    const { segs, what } = this.#readTarget(path, offset, length);
-    const { signal, expect } = options;
-    const res = await this.#request('GET', this.#urlPath(segs, false), rangeRequestHeaders(offset, length, expect), signal, what);
-    const { statusCode: status, headers: h, body } = res;
-    try {
-      if (!isDataStatus(status)) await drain(body);
-      const ok = checkRangeResponse(status, h, offset, length, expect, what);
-      if (ok.bodyBytes === 0) {
-        await drain(body);
-        return { fingerprint: ok.fingerprint, body: emptyBody() };
-      }
-      return { fingerprint: ok.fingerprint, body: countedBody(body, ok.bodyBytes, signal, what) };
-    } catch (err) {
-      discardBody(body);
-      throw err;
-    }
+  read(path: string, offset: number, length: number, options: ReadRangeOptions): Promise<RemoteReadStream> {
+    return this.#http.read(path, offset, length, options);
   }
 
-  /**
-   * Transfers [offset, offset+length) into `filePath` on a transfer thread (see
-   * transfer-pool.ts): the same request, checks and errors as `read`, without the body
-   * crossing this thread.
-   */
+  /** On a transfer thread: see HttpClient.readToFile. */
   readToFile(path: string, offset: number, length: number, filePath: string, options: ReadToFileOptions): FileTransfer {
-    const { segs, what } = this.#readTarget(path, offset, length);
-    if (this.#closed) throw new RemoteError('unavailable', `${what}: remote is closed`, { retryable: false });
-    const headers = rangeRequestHeaders(offset, length, options.expect);
-    if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
-    this.#transfers ??= new TransferPool({ ...this.#transferSetup, logger: this.#logger });
-    return this.#transfers.start({ urlPath: this.#urlPath(segs, false), headers, offset, length, filePath, what }, options);
+    return this.#http.readToFile(path, offset, length, filePath, options);
   }
 
-  #readTarget(path: string, offset: number, length: number): { segs: string[]; what: string } {
-    const segs = splitPath(path);
-    if (segs.length === 0) throw new RemoteError('invalid', 'read of the root directory');
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length <= 0) {
-      throw new RemoteError('invalid', `read ${this.#show(segs)}: bad range offset=${offset} length=${length}`);
-    }
-    return { segs, what: `read ${this.#show(segs)} [${offset}, +${length})` };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    // In-flight requests fail (as 'unavailable', not retryable): closing means nobody waits.
-    await Promise.all([this.#pool.destroy(), this.#transfers?.close()]);
+  close(): Promise<void> {
+    return this.#http.close();
   }
 
   async #probeStat(segs: readonly string[], name: string, signal: AbortSignal): Promise<RemoteStat> {
@@ -248,49 +142,26 @@ export class HttpRemote implements Remote {
     if (location !== undefined) {
       let target: URL | undefined;
       try {
-        target = new URL(location, new URL(urlPath, this.#origin));
+        target = new URL(location, new URL(urlPath, this.#http.origin));
       } catch {
         target = undefined;
       }
-      if (target !== undefined && target.origin === this.#origin && target.pathname === `${urlPath}/`) {
+      if (target !== undefined && target.origin === this.#http.origin && target.pathname === `${urlPath}/`) {
         return { name, type: 'dir', size: 0 };
       }
     }
     throw new RemoteError('protocol', `${what}: redirect elsewhere (${location ?? 'no Location'}), not followed`, { retryable: false });
   }
 
-  async #request(method: 'GET' | 'HEAD', urlPath: string, headers: Record<string, string>, signal: AbortSignal, what: string): Promise<Dispatcher.ResponseData> {
-    if (this.#closed) throw new RemoteError('unavailable', `${what}: remote is closed`, { retryable: false });
-    if (signal.aborted) throw abortError(signal, what);
-    if (this.#authorization !== undefined) headers['authorization'] = this.#authorization;
-    try {
-      // reset: false keeps the connection after HEAD too (undici otherwise closes it after
-      // every HEAD, which would cost a TCP handshake per stat).
-      return await this.#pool.request({ method, path: urlPath, headers, signal, reset: false });
-    } catch (err) {
-      throw mapRequestError(err, signal, what);
-    }
+  #request(method: 'GET' | 'HEAD', urlPath: string, headers: Record<string, string>, signal: AbortSignal, what: string): Promise<Dispatcher.ResponseData> {
+    return this.#http.request({ method, urlPath, headers, signal, what });
   }
 
   #urlPath(segs: readonly string[], dir: boolean): string {
-    if (segs.length === 0) return this.#basePath;
-    return this.#basePath + segs.map(encodePathSegment).join('/') + (dir ? '/' : '');
+    return this.#http.urlPath(segs, dir);
   }
 
   #show(segs: readonly string[]): string {
-    return `/${segs.join('/')}`;
+    return showPath(segs);
   }
-}
-
-/** Consumes a small body so the connection can be reused; big or failing bodies are destroyed. */
-async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
-  try {
-    await body.dump({ limit: DRAIN_LIMIT_BYTES });
-  } catch {
-    discardBody(body);
-  }
-}
-
-async function* emptyBody(): AsyncGenerator<Uint8Array, void, undefined> {
-  // An empty read: nothing to yield.
 }

@@ -19,11 +19,17 @@ export interface RangeResponse {
   bodyBytes: number;
 }
 
-/** The Range (and If-Range) headers of a read of [offset, offset+length) of version `expect`. */
-export function rangeRequestHeaders(offset: number, length: number, expect: Fingerprint | undefined): Record<string, string> {
+/**
+ * The Range (and If-Range) headers of a read of [offset, offset+length) of version `expect`.
+ * `dateIfRange: false` leaves If-Range out where only a date could fill it: Apache answers
+ * such an If-Range with the whole object while the file is younger than a second (a date is a
+ * weak validator then), which would read as "no range support". The response is checked
+ * against `expect` either way (checkRangeResponse).
+ */
+export function rangeRequestHeaders(offset: number, length: number, expect: Fingerprint | undefined, dateIfRange = true): Record<string, string> {
   const headers: Record<string, string> = { range: `bytes=${offset}-${offset + length - 1}` };
   if (expect?.etag !== undefined && !expect.etag.startsWith('W/')) headers['if-range'] = expect.etag;
-  else if (expect?.mtimeMs !== undefined) headers['if-range'] = new Date(expect.mtimeMs).toUTCString();
+  else if (expect?.mtimeMs !== undefined && dateIfRange) headers['if-range'] = new Date(expect.mtimeMs).toUTCString();
   return headers;
 }
 

@@ -63,6 +63,7 @@ import type {
 import { fingerprintChange, sameVersion } from '../fingerprint.js';
 import { RemoteError, isRemoteError, abortError, type RemoteErrorKind } from '../remote-error.js';
 import { isRefused, splitPath, validateName } from '../names.js';
+import { tempWriterGone } from '../temp-names.js';
 
 export interface LocalRemoteOptions {
   root: string;
@@ -612,15 +613,7 @@ function refuseTempCreate(segs: readonly string[], what: string): void {
 /** A temp file nobody is writing: its pid is dead, or it is ours and no put of ours owns it. */
 function isStaleTemp(name: string): boolean {
   const m = /^\.fusestream-tmp-(\d+)-[0-9a-f]+$/.exec(name);
-  const pid = Number(m?.[1]);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false; // not ours to judge
-  if (pid === process.pid) return !inFlightTemps.has(name);
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return tempWriterGone(Number(m?.[1]), inFlightTemps.has(name));
 }
 
 function fingerprintOf(st: Stats): Fingerprint {
