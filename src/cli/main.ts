@@ -1,6 +1,7 @@
 // The composition root: parses the command line, builds the pieces and runs them.
 // Commands: `mount` (a remote: read-write where it can write, else read-only), `demo` (the README's main job), `memfs` (an
-// in-memory read-write filesystem, for trying the kernel layer) and `unmount`. Settings of
+// in-memory read-write filesystem, for trying the kernel layer), `unmount`, and the control
+// commands of a running mount: `status`, `invalidate`, `flush`. Settings of
 // `mount` and `memfs` come from the one table in base/settings.ts; settings.ts turns it into
 // options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
 // 2 a usage or mount problem the user can fix (message on stderr), 1 anything else.
@@ -12,6 +13,7 @@ import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
 import { runMemfs } from './memfs-command.js';
 import { runInvalidate, runStatus } from './status-command.js';
+import { DEFAULT_FLUSH_TIMEOUT_S, parseFlushTimeout, runFlush } from './flush-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
 
@@ -105,6 +107,19 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (mountpoint: string, paths: string[]) => {
       try {
         process.exitCode = await runInvalidate(mountpoint, paths);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('flush')
+    .description('Wait until every change of a running mount is on its remote (files being written are saved first), showing what is left.\nExit status: 0 all on the remote; 1 some still pending when the timeout passed (each is listed with its last error; they stay journaled); 2 no mount answers.')
+    .argument('<mountpoint>', 'a fusestream mountpoint')
+    .addOption(new Option('--timeout <seconds>', 'give up after this long').default(DEFAULT_FLUSH_TIMEOUT_S).argParser(parseFlushTimeout))
+    .action(async (mountpoint: string, o: { timeout: number }) => {
+      try {
+        process.exitCode = await runFlush(mountpoint, o.timeout);
       } catch (err) {
         fail(err);
       }

@@ -28,6 +28,7 @@ import { ChangePoller } from '../core/change-poller.js';
 import { KernelNotifier } from '../bridge/kernel-notifier.js';
 import { asIno } from '../base/ids.js';
 import { ControlServer } from './control.js';
+import { flushUploads, pendingChange, type PendingChange } from './flush-command.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
@@ -208,6 +209,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
         await notifier.flushed(); // the kernel has been told when the command returns
         return known;
       },
+      flush: (timeoutMs, progress) => flushUploads(fs, timeoutMs, progress),
       status: () => ({
       mountpoint: server.mountpoint,
       remote: remote.id,
@@ -251,12 +253,12 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
 }
 
 /** The upload part of `fusestream status`: counts, and the changes that are failing. */
-function uploadStatus(rows: readonly JournalRow[]): { pending: number; failed: number; failing: { change: string; path: string; attempts: number; error: string }[] } {
+function uploadStatus(rows: readonly JournalRow[]): { pending: number; failed: number; failing: PendingChange[] } {
   const failing = rows.filter((r) => r.lastError !== undefined);
   return {
     pending: rows.length,
     failed: rows.filter((r) => r.state === 'failed').length,
-    failing: failing.slice(0, 20).map((r) => ({ change: r.kind, path: `/${r.path}`, attempts: r.attempts, error: r.lastError ?? '' })),
+    failing: failing.slice(0, 20).map(pendingChange),
   };
 }
 
