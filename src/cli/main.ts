@@ -5,6 +5,7 @@
 // `mount` and `memfs` come from the one table in base/settings.ts; settings.ts turns it into
 // options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
 // 2 a usage or mount problem the user can fix (message on stderr), 1 anything else.
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, type Settings } from '../base/settings.js';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
@@ -17,9 +18,16 @@ import { DEFAULT_FLUSH_TIMEOUT_S, parseFlushTimeout, runFlush } from './flush-co
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
 import { UsageError } from './usage-error.js';
 
+/** The version in package.json (three levels above dist/src/cli/, in a checkout and installed alike). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('fusestream')
     .description('Mount remote storage as a local directory, streamed on demand.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride((err) => {
       // --help/--version exit 0; every bad flag, value or environment variable is a usage error.
@@ -150,7 +158,21 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function fail(err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = `${err instanceof Error ? err.message : String(err)}${nativeModuleHint(err)}`;
   process.stderr.write(`fusestream: ${message}\n`);
   process.exit(err instanceof MountError || err instanceof UsageError ? 2 : 1);
+}
+
+/**
+ * The likeliest cause of a failure to open the store after an install: better-sqlite3's
+ * native module was never built (its install script was skipped: --ignore-scripts, or
+ * strict-allow-scripts without better-sqlite3 allowed) or was built for another Node.
+ */
+function nativeModuleHint(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (/bindings file|better_sqlite3\.node|NODE_MODULE_VERSION|invalid ELF header/.test(e.message)) {
+      return `\n  (${e.message.split('\n')[0] ?? ''})\n  better-sqlite3's native module is missing or was built for another Node: build it in the directory fusestream is installed in with \`npm rebuild better-sqlite3\` (README, "Installing")`;
+    }
+  }
+  return '';
 }
