@@ -6,6 +6,7 @@
 // options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
 // 2 a usage or mount problem the user can fix (message on stderr), 1 anything else.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, type Settings } from '../base/settings.js';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
@@ -16,7 +17,13 @@ import { runMemfs } from './memfs-command.js';
 import { runInvalidate, runStatus } from './status-command.js';
 import { DEFAULT_FLUSH_TIMEOUT_S, parseFlushTimeout, runFlush } from './flush-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
+import { DEFAULT_LOG_FILE_HELP, defaultLogFile, readyChannel, runDaemon } from './daemon.js';
 import { UsageError } from './usage-error.js';
+
+/** bin/fusestream.js: what a --daemon mount runs in the background. */
+const CLI_SCRIPT = fileURLToPath(new URL('../../../bin/fusestream.js', import.meta.url));
+/** A --daemon mount's start may take twice the deadline (listing the remote, opening the cache) and this much more. */
+const DAEMON_START_SLACK_MS = 120_000;
 
 /** The version in package.json (three levels above dist/src/cli/, in a checkout and installed alike). */
 function packageVersion(): string {
@@ -40,16 +47,30 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<remote>', 'http(s)://host/path/ or a local directory')
     .argument('<mountpoint>', 'an existing empty directory');
   addSettingOptions(mountCmd, 'mount');
-  mountCmd.action(async (remote: string, mountpoint: string, _o: unknown, cmd: Command) => {
+  mountCmd
+    .option('--daemon', 'run in the background: return once the mount is ready (exit 0), or with the reason it is not (non-zero); the daemon logs to --log-file')
+    .option('--log-file <file>', `with --daemon, append the daemon's output and log here (default: ${DEFAULT_LOG_FILE_HELP})`);
+  mountCmd.action(async (remote: string, mountpoint: string, o: { daemon?: boolean; logFile?: string }, cmd: Command) => {
     let settings: Settings;
     try {
       settings = settingsFromOptions(cmd, 'mount');
     } catch (err) {
       fail(err);
     }
+    if (o.daemon === true) {
+      // The same command again, in the background, minus --daemon (its settings were checked above).
+      const args = [CLI_SCRIPT, ...argv.slice(2).filter((a) => a !== '--daemon')];
+      try {
+        process.exitCode = await runDaemon({ args, logFile: o.logFile ?? defaultLogFile(mountpoint), readyMs: 2 * settings.deadlineMs + DAEMON_START_SLACK_MS });
+      } catch (err) {
+        fail(err);
+      }
+      return;
+    }
+    const ready = readyChannel(); // set when this process is the daemon of a --daemon mount
     const logger = createLogger({ level: settings.logLevel });
     try {
-      process.exitCode = await runMount({ remote, mountpoint, settings, logger });
+      process.exitCode = await runMount({ remote, mountpoint, settings, logger, ...(ready !== undefined ? { onMounted: (line: string) => ready.ready(line) } : {}) });
     } catch (err) {
       fail(err);
     }
@@ -159,8 +180,10 @@ export async function main(argv: string[]): Promise<void> {
 
 function fail(err: unknown): never {
   const message = `${err instanceof Error ? err.message : String(err)}${nativeModuleHint(err)}`;
+  const code = err instanceof MountError || err instanceof UsageError ? 2 : 1;
   process.stderr.write(`fusestream: ${message}\n`);
-  process.exit(err instanceof MountError || err instanceof UsageError ? 2 : 1);
+  readyChannel()?.failed(message, code); // a --daemon mount's parent relays it
+  process.exit(code);
 }
 
 /**

@@ -46,6 +46,8 @@ export interface MountCommandOptions {
   /** From resolveSettings / the CLI; memfs-only fields are ignored. */
   settings: Settings;
   logger: Logger;
+  /** Told the "mounted …" line once the mount and its control socket are up (--daemon's readiness). */
+  onMounted?: (line: string) => void;
 }
 
 
@@ -274,7 +276,9 @@ function describe(err: unknown): string {
 export async function runMount(o: MountCommandOptions): Promise<number> {
   const m = await startMount(o);
   try {
-    process.stdout.write(`mounted ${m.remote.id} on ${m.server.mountpoint} (${m.writable ? 'read-write' : 'read-only'}); Ctrl-C unmounts\n`);
+    const line = `mounted ${m.remote.id} on ${m.server.mountpoint} (${m.writable ? 'read-write' : 'read-only'})`;
+    process.stdout.write(`${line}; Ctrl-C unmounts\n`);
+    o.onMounted?.(line);
     const code = await runUntilStopped(m.server, o.logger);
     const left = m.leftPending();
     if (left.length > 0) {

@@ -2,14 +2,14 @@
 // node_modules linked) is packed with `npm pack`, whose prepack builds it; the tarball holds
 // bin/, the compiled dist/src and the README, and nothing of the tests or sources; it is
 // installed with `npm install -g --prefix <temp>` (better-sqlite3's install script allowed,
-// as the README says; it builds the native module here), and the installed `fusestream`
-// prints its version and mounts a local directory, from which a child process reads a file;
+// as the README says; it builds the native module here) with its mount(8) helpers, and the
+// installed `fusestream` prints its version and mounts a local directory, from which a child process reads a file;
 // SIGTERM unmounts it.
 // Needs the npm registry (the dependencies are downloaded): when `npm ping` fails the test is
 // skipped and says so. It takes minutes (better-sqlite3 compiles); every step is bounded.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { unmount } from '../../src/kernel/mount.js';
@@ -72,13 +72,14 @@ void describe('npm pack and a global install', () => {
     const tarball = join(dir, tgz);
 
     const files = ok(await run('tar', ['tzf', tarball], MINUTE), 'tar tzf').stdout.split('\n').filter((l) => l !== '');
-    for (const need of ['package/package.json', 'package/README.md', 'package/bin/fusestream.js', 'package/dist/src/cli/main.js', 'package/dist/src/kernel/device.js']) assert.ok(files.includes(need), `${need} is packed`);
+    for (const need of ['package/package.json', 'package/README.md', 'package/bin/fusestream.js', 'package/bin/mount.fusestream.js', 'package/dist/src/cli/main.js', 'package/dist/src/kernel/device.js']) assert.ok(files.includes(need), `${need} is packed`);
     const extra = files.filter((f) => !/^package\/(package\.json|README\.md|LICENSE|bin\/[\w.-]+\.js|dist\/src\/.+\.js)$/.test(f));
     assert.deepEqual(extra, [], 'nothing but bin/, dist/src/**/*.js, the README, (a LICENSE) and package.json');
 
     const prefix = join(dir, 'prefix');
     ok(await run('npm', ['install', '-g', '--prefix', prefix, '--allow-scripts=better-sqlite3', '--no-audit', '--no-fund', tarball], 15 * MINUTE), 'npm install -g');
     const bin = join(prefix, 'bin', 'fusestream');
+    for (const helper of ['mount.fusestream', 'mount.fuse.fusestream']) assert.ok(existsSync(join(prefix, 'bin', helper)), `${helper} is installed (mount(8)'s helper)`);
     const version = ok(await run(bin, ['--version'], MINUTE), 'fusestream --version');
     assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 
