@@ -1,8 +1,10 @@
 // The control socket of a running mount: a Unix socket per mountpoint through which
 // `fusestream status` asks the mount process what it is doing and `fusestream invalidate`
-// makes it forget paths. One request per connection: the client writes one JSON line
-// ({"cmd": "status"} or {"cmd": "invalidate", "paths": [...]}), the server answers one JSON
-// line and closes.
+// makes it forget paths, and `fusestream flush` waits for its uploads. One request per
+// connection: the client writes one JSON line ({"cmd": "status"}, {"cmd": "invalidate",
+// "paths": [...]} or {"cmd": "flush", "timeoutMs": n}); the server answers with one final
+// JSON line ({"status": ...} or {"error": "..."}) and closes. A long command (flush) may send
+// {"progress": ...} lines before the final one.
 //
 // Invariants:
 // - Sockets live in one runtime directory per user ($XDG_RUNTIME_DIR/fusestream, else
@@ -11,19 +13,25 @@
 //   a hash of the mountpoint's real path, so `status MNT` finds it without a registry.
 // - A socket file left by a killed mount (nobody answers) is replaced by the next mount of the
 //   same mountpoint; a live one is never taken over.
-// - Requests are bounded (4 KiB, a few seconds); a bad request gets an error answer, never a
-//   crash of the mount. Status never contains credentials: the remote id never has any.
-// - close() stops listening, ends open connections and removes the socket file.
+// - Requests are bounded (4 KiB, a few seconds to arrive); a bad request gets an error answer,
+//   never a crash of the mount. Status never contains credentials: the remote id never has any.
+//   A flush is bounded by its own timeout, not by the request timeout.
+// - Every answer runs in the server's TaskGroup. close() stops listening, ends open
+//   connections (a flush then stops reporting), awaits the answers still running and removes
+//   the socket file. The owner closes the upload queue first (the unmount does), so a flush
+//   still waiting is released by it and close() never waits a flush's whole timeout.
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { within } from '../base/async.js';
+import { TaskGroup, within } from '../base/async.js';
 import type { Logger } from '../observability/logger.js';
 
 const MAX_REQUEST_BYTES = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
+/** The longest flush a client may ask for (setTimeout's limit is about 24.8 days). */
+export const MAX_FLUSH_MS = 2 ** 31 - 1;
 
 export function controlDir(): string {
   const xdg = process.env['XDG_RUNTIME_DIR'];
@@ -57,10 +65,12 @@ export class ControlServer {
   readonly path: string;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #answers: TaskGroup;
 
-  private constructor(path: string, server: Server) {
+  private constructor(path: string, server: Server, log: Logger) {
     this.path = path;
     this.#server = server;
+    this.#answers = new TaskGroup((err) => log.error({ err }, 'control: answering a request failed'));
   }
 
   /** Listens on the mountpoint's socket; `status()` is asked for each status request. */
@@ -88,11 +98,19 @@ export class ControlServer {
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
         handled = true;
-        void answer(buf.slice(0, nl), handlers, log).then((reply) => socket.end(`${reply}\n`));
+        // The request has arrived: from here the command bounds itself (a flush its timeout).
+        socket.setTimeout(0);
+        const progress = (p: unknown): void => {
+          if (socket.writable) socket.write(`${toJson({ progress: p })}\n`);
+        };
+        cs.#answers.run('control answer', async () => {
+          const reply = await answer(buf.slice(0, nl), handlers, progress, log);
+          if (socket.writable) socket.end(`${reply}\n`);
+        });
       });
       socket.on('error', () => socket.destroy());
     });
-    const cs = new ControlServer(path, server);
+    const cs = new ControlServer(path, server, log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => {
@@ -108,6 +126,7 @@ export class ControlServer {
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#answers.close();
     rmSync(this.path, { force: true });
   }
 }
@@ -117,12 +136,17 @@ export interface ControlHandlers {
   status(): unknown;
   /** Forgets `paths` (mount-relative); resolves, once the kernel was told, with how many the mount knew. */
   invalidate(paths: string[]): Promise<number>;
+  /**
+   * Uploads everything pending (files being written are saved first), for up to `timeoutMs`;
+   * calls `progress` now and then while it waits. Resolves with what is still pending.
+   */
+  flush(timeoutMs: number, progress: (p: unknown) => void): Promise<unknown>;
 }
 
-async function answer(line: string, handlers: ControlHandlers, log: Logger): Promise<string> {
-  let req: { cmd?: unknown; paths?: unknown };
+async function answer(line: string, handlers: ControlHandlers, progress: (p: unknown) => void, log: Logger): Promise<string> {
+  let req: { cmd?: unknown; paths?: unknown; timeoutMs?: unknown };
   try {
-    req = JSON.parse(line) as { cmd?: unknown; paths?: unknown };
+    req = JSON.parse(line) as typeof req;
   } catch {
     return toJson({ error: 'not a JSON request' });
   }
@@ -134,6 +158,11 @@ async function answer(line: string, handlers: ControlHandlers, log: Logger): Pro
         const paths = req.paths;
         if (!Array.isArray(paths) || !paths.every((p): p is string => typeof p === 'string')) return toJson({ error: 'invalidate needs "paths": [strings]' });
         return toJson({ status: { known: await handlers.invalidate(paths) } });
+      }
+      case 'flush': {
+        const ms = req.timeoutMs;
+        if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_FLUSH_MS) return toJson({ error: `flush needs "timeoutMs": a number of ms from 0 to ${MAX_FLUSH_MS}` });
+        return toJson({ status: await handlers.flush(ms, progress) });
       }
       default:
         return toJson({ error: `unknown command ${JSON.stringify(req.cmd)}` });
@@ -152,23 +181,52 @@ async function answers(path: string): Promise<boolean> {
   );
 }
 
-/** Sends `cmd` (with `args`) to the control socket at `path` and returns its answer (`status` field). */
-export async function queryControl(path: string, cmd: string, timeoutMs = REQUEST_TIMEOUT_MS, args: Record<string, unknown> = {}): Promise<unknown> {
+/**
+ * Sends `cmd` (with `args`) to the control socket at `path` and returns its answer (`status`
+ * field); `onProgress` gets each progress line that comes before it. Fails when the whole
+ * answer has not arrived within `timeoutMs`.
+ */
+export async function queryControl(
+  path: string,
+  cmd: string,
+  timeoutMs = REQUEST_TIMEOUT_MS,
+  args: Record<string, unknown> = {},
+  onProgress?: (p: unknown) => void,
+): Promise<unknown> {
   const socket = connect(path);
   try {
-    const reply = await within(
+    const final = await within(
       new Promise<string>((resolve, reject) => {
         let buf = '';
         socket.setEncoding('utf8');
         socket.once('error', reject);
-        socket.on('data', (c: string) => (buf += c));
+        socket.on('data', (c: string) => {
+          buf += c;
+          // Every complete line but the last is progress; the last one is the answer.
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const line = buf.slice(0, nl);
+            let msg: { progress?: unknown };
+            try {
+              msg = JSON.parse(line) as typeof msg;
+            } catch (err) {
+              reject(new Error(`not a JSON answer: ${line.slice(0, 200)}`, { cause: err }));
+              return;
+            }
+            if (msg.progress === undefined) {
+              resolve(line);
+              return;
+            }
+            buf = buf.slice(nl + 1);
+            onProgress?.(msg.progress);
+          }
+        });
         socket.once('end', () => resolve(buf));
         socket.once('connect', () => socket.write(`${JSON.stringify({ ...args, cmd })}\n`));
       }),
       timeoutMs,
       `the mount to answer on ${path}`,
     );
-    const parsed = JSON.parse(reply) as { status?: unknown; error?: string };
+    const parsed = JSON.parse(final) as { status?: unknown; error?: string };
     if (parsed.error !== undefined) throw new Error(`the mount answered: ${parsed.error}`);
     return parsed.status;
   } finally {

@@ -1,9 +1,12 @@
 // The composition root: parses the command line, builds the pieces and runs them.
 // Commands: `mount` (a remote: read-write where it can write, else read-only), `demo` (the README's main job), `memfs` (an
-// in-memory read-write filesystem, for trying the kernel layer) and `unmount`. Settings of
+// in-memory read-write filesystem, for trying the kernel layer), `unmount`, and the control
+// commands of a running mount: `status`, `invalidate`, `flush`. Settings of
 // `mount` and `memfs` come from the one table in base/settings.ts; settings.ts turns it into
 // options, environment variables, the config file and --help. Exit codes: 0 clean unmount,
 // 2 a usage or mount problem the user can fix (message on stderr), 1 anything else.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, type Settings } from '../base/settings.js';
 import { createLogger, type LogLevelName } from '../observability/logger.js';
@@ -12,12 +15,26 @@ import { DEFAULT_DEMO_CACHE, runDemo } from './demo.js';
 import { runMount } from './mount-command.js';
 import { runMemfs } from './memfs-command.js';
 import { runInvalidate, runStatus } from './status-command.js';
+import { DEFAULT_FLUSH_TIMEOUT_S, parseFlushTimeout, runFlush } from './flush-command.js';
 import { addSettingOptions, applyConfigFile, settingsFromOptions } from './settings.js';
+import { DEFAULT_LOG_FILE_HELP, defaultLogFile, readyChannel, runDaemon } from './daemon.js';
 import { UsageError } from './usage-error.js';
+
+/** bin/fusestream.js: what a --daemon mount runs in the background. */
+const CLI_SCRIPT = fileURLToPath(new URL('../../../bin/fusestream.js', import.meta.url));
+/** A --daemon mount's start may take twice the deadline (listing the remote, opening the cache) and this much more. */
+const DAEMON_START_SLACK_MS = 120_000;
+
+/** The version in package.json (three levels above dist/src/cli/, in a checkout and installed alike). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('fusestream')
     .description('Mount remote storage as a local directory, streamed on demand.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride((err) => {
       // --help/--version exit 0; every bad flag, value or environment variable is a usage error.
@@ -30,16 +47,30 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<remote>', 'http(s)://host/path/, webdav+https://[user@]host/path/ or a local directory')
     .argument('<mountpoint>', 'an existing empty directory');
   addSettingOptions(mountCmd, 'mount');
-  mountCmd.action(async (remote: string, mountpoint: string, _o: unknown, cmd: Command) => {
+  mountCmd
+    .option('--daemon', 'run in the background: return once the mount is ready (exit 0), or with the reason it is not (non-zero); the daemon logs to --log-file')
+    .option('--log-file <file>', `with --daemon, append the daemon's output and log here (default: ${DEFAULT_LOG_FILE_HELP})`);
+  mountCmd.action(async (remote: string, mountpoint: string, o: { daemon?: boolean; logFile?: string }, cmd: Command) => {
     let settings: Settings;
     try {
       settings = settingsFromOptions(cmd, 'mount');
     } catch (err) {
       fail(err);
     }
+    if (o.daemon === true) {
+      // The same command again, in the background, minus --daemon (its settings were checked above).
+      const args = [CLI_SCRIPT, ...argv.slice(2).filter((a) => a !== '--daemon')];
+      try {
+        process.exitCode = await runDaemon({ args, logFile: o.logFile ?? defaultLogFile(mountpoint), readyMs: 2 * settings.deadlineMs + DAEMON_START_SLACK_MS });
+      } catch (err) {
+        fail(err);
+      }
+      return;
+    }
+    const ready = readyChannel(); // set when this process is the daemon of a --daemon mount
     const logger = createLogger({ level: settings.logLevel });
     try {
-      process.exitCode = await runMount({ remote, mountpoint, settings, logger });
+      process.exitCode = await runMount({ remote, mountpoint, settings, logger, ...(ready !== undefined ? { onMounted: (line: string) => ready.ready(line) } : {}) });
     } catch (err) {
       fail(err);
     }
@@ -111,6 +142,19 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   program
+    .command('flush')
+    .description('Wait until every change of a running mount is on its remote (files being written are saved first), showing what is left.\nExit status: 0 all on the remote; 1 some still pending when the timeout passed (each is listed with its last error; they stay journaled); 2 no mount answers.')
+    .argument('<mountpoint>', 'a fusestream mountpoint')
+    .addOption(new Option('--timeout <seconds>', 'give up after this long').default(DEFAULT_FLUSH_TIMEOUT_S).argParser(parseFlushTimeout))
+    .action(async (mountpoint: string, o: { timeout: number }) => {
+      try {
+        process.exitCode = await runFlush(mountpoint, o.timeout);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
     .command('unmount')
     .description('Unmount a fusestream mountpoint.')
     .argument('<mountpoint>')
@@ -135,7 +179,23 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 function fail(err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = `${err instanceof Error ? err.message : String(err)}${nativeModuleHint(err)}`;
+  const code = err instanceof MountError || err instanceof UsageError ? 2 : 1;
   process.stderr.write(`fusestream: ${message}\n`);
-  process.exit(err instanceof MountError || err instanceof UsageError ? 2 : 1);
+  readyChannel()?.failed(message, code); // a --daemon mount's parent relays it
+  process.exit(code);
+}
+
+/**
+ * The likeliest cause of a failure to open the store after an install: better-sqlite3's
+ * native module was never built (its install script was skipped: --ignore-scripts, or
+ * strict-allow-scripts without better-sqlite3 allowed) or was built for another Node.
+ */
+function nativeModuleHint(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (/bindings file|better_sqlite3\.node|NODE_MODULE_VERSION|invalid ELF header/.test(e.message)) {
+      return `\n  (${e.message.split('\n')[0] ?? ''})\n  better-sqlite3's native module is missing or was built for another Node: build it in the directory fusestream is installed in with \`npm rebuild better-sqlite3\` (README, "Installing")`;
+    }
+  }
+  return '';
 }

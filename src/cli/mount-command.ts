@@ -30,6 +30,7 @@ import { ChangePoller } from '../core/change-poller.js';
 import { KernelNotifier } from '../bridge/kernel-notifier.js';
 import { asIno } from '../base/ids.js';
 import { ControlServer } from './control.js';
+import { flushUploads, pendingChange, type PendingChange } from './flush-command.js';
 import { fuseOpsFor } from '../bridge/fuse-adapter.js';
 import { FuseServer } from '../kernel/fuse-server.js';
 import { runUntilStopped } from './run-mounted.js';
@@ -47,6 +48,8 @@ export interface MountCommandOptions {
   /** From resolveSettings / the CLI; memfs-only fields are ignored. */
   settings: Settings;
   logger: Logger;
+  /** Told the "mounted …" line once the mount and its control socket are up (--daemon's readiness). */
+  onMounted?: (line: string) => void;
 }
 
 
@@ -229,6 +232,7 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
         await notifier.flushed(); // the kernel has been told when the command returns
         return known;
       },
+      flush: (timeoutMs, progress) => flushUploads(fs, timeoutMs, progress),
       status: () => ({
       mountpoint: server.mountpoint,
       remote: remote.id,
@@ -272,12 +276,12 @@ export async function startMount(o: MountCommandOptions): Promise<StartedMount> 
 }
 
 /** The upload part of `fusestream status`: counts, and the changes that are failing. */
-function uploadStatus(rows: readonly JournalRow[]): { pending: number; failed: number; failing: { change: string; path: string; attempts: number; error: string }[] } {
+function uploadStatus(rows: readonly JournalRow[]): { pending: number; failed: number; failing: PendingChange[] } {
   const failing = rows.filter((r) => r.lastError !== undefined);
   return {
     pending: rows.length,
     failed: rows.filter((r) => r.state === 'failed').length,
-    failing: failing.slice(0, 20).map((r) => ({ change: r.kind, path: `/${r.path}`, attempts: r.attempts, error: r.lastError ?? '' })),
+    failing: failing.slice(0, 20).map(pendingChange),
   };
 }
 
@@ -293,7 +297,9 @@ function describe(err: unknown): string {
 export async function runMount(o: MountCommandOptions): Promise<number> {
   const m = await startMount(o);
   try {
-    process.stdout.write(`mounted ${m.remote.id} on ${m.server.mountpoint} (${m.writable ? 'read-write' : 'read-only'}); Ctrl-C unmounts\n`);
+    const line = `mounted ${m.remote.id} on ${m.server.mountpoint} (${m.writable ? 'read-write' : 'read-only'})`;
+    process.stdout.write(`${line}; Ctrl-C unmounts\n`);
+    o.onMounted?.(line);
     const code = await runUntilStopped(m.server, o.logger);
     const left = m.leftPending();
     if (left.length > 0) {

@@ -44,7 +44,7 @@ function render(s: Status): string {
   return lines.join('\n');
 }
 
-function realMountpoint(mountpoint: string): string {
+export function realMountpoint(mountpoint: string): string {
   try {
     return realpathSync(resolve(mountpoint));
   } catch {
@@ -52,9 +52,10 @@ function realMountpoint(mountpoint: string): string {
   }
 }
 
-async function ask(mnt: string, cmd: string, args: Record<string, unknown> = {}): Promise<unknown> {
+/** Asks the mount on `mnt` (a real path); a mount that does not answer is a UsageError. */
+export async function ask(mnt: string, cmd: string, args: Record<string, unknown> = {}, timeoutMs?: number, onProgress?: (p: unknown) => void): Promise<unknown> {
   try {
-    return await queryControl(controlSocketPath(mnt), cmd, undefined, args);
+    return await queryControl(controlSocketPath(mnt), cmd, timeoutMs, args, onProgress);
   } catch (err) {
     throw new UsageError(`no running fusestream mount answers for ${mnt} (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
