@@ -117,8 +117,10 @@ void describe('write path: random operations against a model, then the remote tr
 
       // Stop the mount as a user would; that drains the uploads. memfs has no remote to check.
       const how = index % 2 === 0 ? 'SIGTERM' : 'unmount';
-      const { exit } = await mounts.stop(m, how);
-      assert.equal(exit.code, 0, `the mount exits 0 after ${how}; stderr: ${exit.stderr.slice(-3000)}`);
+      // Past the drain's own bound (memfs: 60 s, mount: 30 s), so a drain that cannot finish
+      // still exits and names what it left pending (in the failure message below).
+      const { exit } = await mounts.stop(m, how, 90_000);
+      assert.equal(exit.code, 0, `the mount exits 0 after ${how}; stdout: ${exit.stdout.slice(-2000)}; stderr: ${exit.stderr.slice(-3000)}`);
       if (c.command === 'memfs') return;
       const diff = treeDifferences(readTree(remote), readTree(expect));
       assert.deepEqual(diff, [], `seed ${seed}: the remote tree after unmount differs from the model:\n${diff.join('\n')}\nmount stdout: ${exit.stdout.slice(-2000)}\nmount stderr: ${exit.stderr.slice(-3000)}\nreproduce: ${repro}`);
