@@ -7,8 +7,9 @@
 //
 // Options map onto the mount's flags through the settings table (base/settings.ts), so every
 // setting has its mount option: `cache_max_size=20G` → `--cache-max-size 20G`, `allow_other`
-// → `--allow-other` (a boolean may say `=false`), plus `ro` → `--read-only` and
-// `log_file=F` → `--log-file F`. The generic options mount(8) and fstab pass (defaults,
+// → `--allow-other` (a boolean may say `=false`), plus `ro` → `--read-only`,
+// `log_file=F` → `--log-file F` and `username=NAME` → `--user NAME` (mount(8) has `user=`).
+// The generic options mount(8) and fstab pass (defaults,
 // _netdev, rw, noauto, user, nofail, x-systemd.*, …; MOUNT_GENERIC below) are accepted and
 // ignored. An unknown option is an error (exit 2) unless -s (sloppy) is given; -f (fake) does
 // nothing and succeeds; -N (another mount namespace) is refused.
@@ -25,6 +26,16 @@ const MOUNT_GENERIC = new Set([
 ]);
 /** Generic options with a value, or families of them (x-systemd.automount, comment=…, user=NAME). */
 const MOUNT_GENERIC_PREFIXES = ['x-', 'comment=', 'user=', 'helper=', 'fsname=', 'subtype='];
+/**
+ * Settings whose option name is taken by a generic one: mount(8) passes `user=NAME` for a user
+ * mount, so the WebDAV user is `username=NAME` (as cifs names it).
+ */
+const RENAMED: ReadonlyMap<string, string> = new Map([['user', 'username']]);
+
+/** The mount option of the setting `key` (`cache-max-size` → `cache_max_size`). */
+export function mountOptionName(key: string): string {
+  return (RENAMED.get(key) ?? key).replace(/-/g, '_');
+}
 
 export type HelperPlan = { kind: 'fake' } | { kind: 'mount'; args: string[] };
 
@@ -56,7 +67,7 @@ export function mountHelperPlan(argv: readonly string[]): HelperPlan {
 }
 
 function optionFlags(options: readonly string[], sloppy: boolean): string[] {
-  const specs = new Map(settingSpecs('mount').map((s) => [s.key, s]));
+  const specs = new Map(settingSpecs('mount').map((s) => [mountOptionName(s.key).replace(/_/g, '-'), s]));
   const flags: string[] = [];
   for (const opt of options) {
     if (opt === '' || MOUNT_GENERIC.has(opt) || MOUNT_GENERIC_PREFIXES.some((p) => opt.startsWith(p))) continue;

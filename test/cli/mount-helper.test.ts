@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { settingSpecs } from '../../src/base/settings.js';
 import { defaultLogFile } from '../../src/cli/daemon.js';
-import { mountHelperPlan } from '../../src/cli/mount-helper.js';
+import { mountHelperPlan, mountOptionName } from '../../src/cli/mount-helper.js';
 import { UsageError } from '../../src/cli/usage-error.js';
 
 void describe('mount.fusestream', () => {
@@ -26,7 +26,7 @@ void describe('mount.fusestream', () => {
 
   test('every setting of mount has its option', () => {
     for (const spec of settingSpecs('mount')) {
-      const opt = spec.key.replace(/-/g, '_');
+      const opt = mountOptionName(spec.key);
       const plan = mountHelperPlan(['/r', '/m', '-o', spec.kind === 'boolean' ? opt : `${opt}=7`]);
       assert.ok(plan.kind === 'mount' && plan.args.includes(`--${spec.key}`), `${opt} → --${spec.key}`);
     }
