@@ -220,6 +220,11 @@ const NAME_MAX = 255;
 /** Stats run at once to complete one directory's attributes (the remote bounds connections too). */
 const STAT_CONCURRENCY = 8;
 
+/** The listing entry of `path` for a version of it (what the remote lists there now). */
+function listedAs(path: string, type: RemoteEntry['type'], v: { size: number; mtimeMs?: number | undefined; etag?: string | undefined }): RemoteEntry {
+  return { name: nameOf(path), type, size: v.size, ...(v.mtimeMs !== undefined ? { mtimeMs: v.mtimeMs } : {}), ...(v.etag !== undefined ? { etag: v.etag } : {}) };
+}
+
 const isNotFound = (err: unknown): boolean => err instanceof RemoteError && err.kind === 'not-found';
 
 /** The page-cache version key of a local file's bytes (see #pageCacheOnOpen). */
@@ -746,8 +751,7 @@ export class RemoteFs implements FileSystem {
   async readlink(op: OpContext, ino: Ino): Promise<string> {
     const node = this.#inode(ino);
     if (node.attrs.type !== 'symlink' || !this.#remote.readlink) throw new FsError(Errno.EINVAL);
-    const moved = this.#tree.get(node.path);
-    return this.#remote.readlink(moved?.kind === 'moved' ? moved.source : node.path, op.signal);
+    return this.#remote.readlink(this.#remoteLocation(node), op.signal);
   }
 
   async open(op: OpContext, ino: Ino, flags: number): Promise<OpenReply> {
@@ -759,7 +763,7 @@ export class RemoteFs implements FileSystem {
     const local = this.#localFileOf(node) ?? (writes ? await this.#makeLocal(node, op.signal) : undefined);
     if (local !== undefined) return this.#openLocal(node, local, flags, op.signal);
     const moved = this.#tree.get(node.path);
-    const source = moved?.kind === 'moved' ? moved.source : node.path;
+    const source = this.#remoteLocation(node);
     if (moved === undefined && (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs)) await this.#refreshFile(node, op.signal);
     if (this.#offline) {
       // The last open's attributes name the version whose bytes the cache holds (a listing
@@ -1060,7 +1064,7 @@ export class RemoteFs implements FileSystem {
   async #makeLocal(node: Inode, signal: AbortSignal): Promise<LocalFile> {
     this.#writableOrThrow();
     const moved = this.#tree.get(node.path);
-    const source = moved?.kind === 'moved' ? moved.source : node.path;
+    const source = this.#remoteLocation(node);
     if (moved === undefined && (!node.attrs.exact || this.#clock.now() - node.attrsAt >= this.#config.attrTtlMs)) await this.#refreshFile(node, signal);
     const again = this.#localFileOf(node); // another open made it meanwhile
     if (again !== undefined) return again;
@@ -1128,13 +1132,12 @@ export class RemoteFs implements FileSystem {
         size: lf.size,
         baseBytes: Math.min(src.size, lf.size),
         base: async (offset, length, sig) => {
+          // Where the version is now: each rename of it applied on the remote moves lf.source along.
+          const tracked = (): string => (lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path);
           let missingAt: string | undefined;
           for (let attempt = 1; ; attempt++) {
-            // Where the version is now: each rename of it applied on the remote moves
-            // lf.source along. Not found there: the rename to lf.path may be applied and not
-            // reported yet.
-            const tracked = lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path;
-            const where = tracked === missingAt ? lf.path : tracked;
+            // Not found where it was tracked: the rename to lf.path may be applied and not reported yet.
+            const where = tracked() === missingAt ? lf.path : tracked();
             let at = lf.baseReader;
             if (at === undefined || at.path !== where) {
               const old = at;
@@ -1148,7 +1151,7 @@ export class RemoteFs implements FileSystem {
             } catch (err) {
               // A chain of renames applied on the remote meanwhile (another file may have the
               // old name by now): follow it a few steps.
-              const movedOn = (lf.source?.fingerprint === src.fingerprint ? lf.source.path : src.path) !== at.path;
+              const movedOn = tracked() !== at.path;
               if (!(isNotFound(err) || (err instanceof ChangedError && movedOn)) || attempt >= BASE_FOLLOW_ATTEMPTS) throw err;
               if (lf.baseReader === at) {
                 lf.baseReader = undefined;
@@ -1425,7 +1428,7 @@ export class RemoteFs implements FileSystem {
         // Handles of the remote version opened before the write read the uploaded one now.
         for (const h of this.#handles.values()) if (h.inode === node && h.local === undefined) h.outdated = true;
       }
-      this.#patchListing(lf.path, { name: nameOf(lf.path), type: 'file', size: v.size, ...(v.mtimeMs !== undefined ? { mtimeMs: v.mtimeMs } : {}), ...(v.etag !== undefined ? { etag: v.etag } : {}) });
+      this.#patchListing(lf.path, listedAs(lf.path, 'file', v));
     } else {
       // What the remote holds now is not known here (a rename applied there): listed afresh.
       if (node !== undefined) node.attrsAt = -Infinity;
@@ -1511,7 +1514,7 @@ export class RemoteFs implements FileSystem {
       case 'put': {
         if (outcome.kind !== 'written') return;
         const version = outcome.version;
-        this.#patchListing(path, { name: nameOf(path), type: 'file', size: version.size, ...(version.mtimeMs !== undefined ? { mtimeMs: version.mtimeMs } : {}), ...(version.etag !== undefined ? { etag: version.etag } : {}) });
+        this.#patchListing(path, listedAs(path, 'file', version));
         // The file these bytes came from (it may have moved or been removed since).
         const lf = owner ?? (e?.kind === 'file' ? e.file : undefined);
         if (lf !== undefined) {
@@ -1555,7 +1558,7 @@ export class RemoteFs implements FileSystem {
         if (size !== undefined) {
           const mtimeMs = version?.mtimeMs ?? attrs?.remoteMtimeMs;
           const etag = version?.etag ?? attrs?.etag;
-          this.#patchListing(path, { name: nameOf(path), type: attrs?.type ?? 'file', size, ...(mtimeMs !== undefined ? { mtimeMs } : {}), ...(etag !== undefined ? { etag } : {}) });
+          this.#patchListing(path, listedAs(path, attrs?.type ?? 'file', { size, mtimeMs, etag }));
         } else {
           this.#dropListing(parentOf(path));
           this.#bumpDir(parentOf(path));
@@ -2001,7 +2004,7 @@ export class RemoteFs implements FileSystem {
       const st = await this.#remote.setMtime(node.path, mtimeMs, { signal });
       node.attrs = exactAttrs(st, mtimeMs);
       node.attrsAt = this.#clock.now();
-      if (node.attrs.type !== 'dir') this.#patchListing(node.path, { name: nameOf(node.path), type: node.attrs.type, size: st.size, ...(st.mtimeMs !== undefined ? { mtimeMs: st.mtimeMs } : {}), ...(st.etag !== undefined ? { etag: st.etag } : {}) });
+      if (node.attrs.type !== 'dir') this.#patchListing(node.path, listedAs(node.path, node.attrs.type, st));
       return;
     }
     // Not kept by the remote (or not there yet): shown until the next refresh.
