@@ -369,7 +369,7 @@ export class UploadQueue {
   #record(what: Record<string, string>, fn: () => RecordResult, durable: boolean): void {
     if (this.#closed !== undefined) throw new UploadQueueClosedError('the upload queue is closed');
     const r = durable ? fn() : this.#journal.relaxed(fn);
-    this.#logger.debug({ ...what, id: r.id, released: r.released.length }, 'journaled');
+    if (this.#logger.isLevelEnabled('debug')) this.#logger.debug({ ...what, id: r.id, released: r.released.length }, 'journaled');
     this.#deleteSnapshots(r.released);
     this.#kick();
     this.#checkWaiters();
