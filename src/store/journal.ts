@@ -261,6 +261,10 @@ export class Journal {
   #syncing: Promise<void> | undefined;
   #nextSync: Promise<void> | undefined;
   #closed = false;
+  /** Inside `relaxed`: transactions commit with synchronous=NORMAL. */
+  #relaxedDepth = 0;
+  /** The connection's synchronous level now (1 NORMAL, 2 FULL), set lazily by #tx. */
+  #level = 2;
 
   private constructor(db: Db, remote: string, clock: Clock, walPath: string | undefined) {
     this.#db = db;
@@ -286,6 +290,9 @@ export class Journal {
   private prepare(db: Db) {
     const cols = '*';
     return {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
       byId: db.prepare<[number], Row>(`SELECT ${cols} FROM journal WHERE id = ?`),
       // Two indexed probes (journal_path, journal_from), not a scan: an OR of the two columns
       // would read every row, and this runs for every change.
@@ -296,7 +303,7 @@ export class Journal {
          ORDER BY seq DESC LIMIT 1`,
       ),
       all: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE remote = ? ORDER BY seq`),
-      // In seq order straight from journal_seq (`+remote` keeps the planner off journal_path,
+      // In seq order straight from the unique index on seq (`+remote` keeps the planner off journal_path,
       // which would sort every row into a temp b-tree before the first one): take() reads
       // only as far as it needs.
       active: db.prepare<[string], Row>(`SELECT ${cols} FROM journal WHERE +remote = ? AND state != 'conflict' ORDER BY seq`),
@@ -368,9 +375,37 @@ export class Journal {
     return this.#q;
   }
 
+  /**
+   * `fn` as one BEGIN IMMEDIATE transaction, committed with the synchronous level `relaxed`
+   * asks for. Prepared BEGIN/COMMIT statements, not better-sqlite3's `transaction()` (which
+   * builds a wrapper per call: every change pays it); nested in another transaction (a
+   * `record` callback's own writes), `fn` simply runs in it. The pragma is set only when the
+   * level changes (each set is a statement of its own).
+   */
   #tx<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-    const t = this.#db.transaction(fn);
-    return (...args: A) => t.immediate(...args);
+    return (...args: A): R => {
+      const db = this.#db;
+      if (db.inTransaction) return fn(...args);
+      this.#setLevel();
+      this.#q.begin.run();
+      let r: R;
+      try {
+        r = fn(...args);
+      } catch (err) {
+        if (db.inTransaction) this.#q.rollback.run();
+        throw err;
+      }
+      this.#q.commit.run();
+      return r;
+    };
+  }
+
+  /** Sets the connection's synchronous level to what a commit now promises (see #tx). */
+  #setLevel(): void {
+    const level = this.#relaxedDepth > 0 ? 1 : 2;
+    if (this.#level === level) return;
+    this.#db.pragma(`synchronous = ${level === 1 ? 'NORMAL' : 'FULL'}`);
+    this.#level = level;
   }
 
   #now(): number {
@@ -750,11 +785,11 @@ export class Journal {
   /** Runs `fn` with commits that survive a crash of the process, not a power loss (see header). */
   relaxed<T>(fn: () => T): T {
     this.#open();
-    this.#db.pragma('synchronous = NORMAL');
+    this.#relaxedDepth++;
     try {
       return fn();
     } finally {
-      this.#db.pragma('synchronous = FULL');
+      this.#relaxedDepth--;
     }
   }
 
@@ -812,9 +847,10 @@ export class Journal {
     this.#db.pragma('wal_checkpoint(PASSIVE)');
   }
 
-  /** The connection's `synchronous` pragma (2 = FULL): what a commit promises. */
+  /** The connection's `synchronous` level (2 = FULL) that a commit made now uses: what it promises. */
   synchronousLevel(): number {
     this.#open();
+    this.#setLevel();
     return this.#db.pragma('synchronous', { simple: true }) as number;
   }
 

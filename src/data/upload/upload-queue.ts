@@ -33,11 +33,12 @@
 // scheduler registered before it last looked, so none is missed. Remote I/O is awaited holding
 // nothing. See docs/LOCKING.md ("Upload queue and journal").
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Deferred, TaskGroup, raceAbort } from '../../base/async.js';
 import { systemClock, type Clock } from '../../base/clock.js';
+import { uniqueFileTag } from '../../base/ids.js';
 import type { Logger } from '../../observability/logger.js';
 import { silentLogger } from '../../observability/logger.js';
 import { sameVersion } from '../../remote/fingerprint.js';
@@ -201,7 +202,7 @@ export class UploadQueue {
 
   /** A fresh name for a snapshot file in the snapshot dir (write it, fdatasync it, then `put`). */
   newSnapshotName(): string {
-    return `${SNAPSHOT_PREFIX}${Math.round(this.#clock.wallNow()).toString(36)}-${randomBytes(6).toString('hex')}`;
+    return `${SNAPSHOT_PREFIX}${Math.round(this.#clock.wallNow()).toString(36)}-${uniqueFileTag()}`;
   }
 
   snapshotPath(name: string): string {
@@ -386,24 +387,39 @@ export class UploadQueue {
 
   /** The scheduler: fills free worker slots with due rows, then sleeps until a kick or the next due time. */
   async #schedule(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted && !this.#stopping) {
-      // Take rows and register for the next kick in one synchronous step.
-      this.#fill();
-      if (this.#running.size === 0) for (const q of this.#quiet.splice(0)) q.resolve();
-      const wake = new Deferred<void>();
-      this.#wake = wake;
-      const nowWall = this.#clock.wallNow();
-      const next = this.#running.size < this.#concurrency ? this.#journal.nextDueMs(nowWall) : undefined;
-      const nap = new AbortController();
-      const waits: Promise<void>[] = [wake.promise];
-      if (next !== undefined) waits.push(this.#clock.sleep(next - nowWall, AbortSignal.any([signal, nap.signal])).catch(() => undefined));
-      try {
-        await raceAbort(Promise.race(waits), signal);
-      } catch {
-        return;
-      } finally {
-        nap.abort();
+    // One timer for the earliest due time known, replaced only by an earlier one: most kicks
+    // (a close journaling a change due after the write-back delay) leave it as it is, so a
+    // change costs no timer, controller or abort of its own.
+    let timer: { atMs: number; stop: AbortController } | undefined;
+    try {
+      while (!signal.aborted && !this.#stopping) {
+        // Take rows and register for the next kick in one synchronous step.
+        this.#fill();
+        if (this.#running.size === 0) for (const q of this.#quiet.splice(0)) q.resolve();
+        const wake = new Deferred<void>();
+        this.#wake = wake;
+        const nowWall = this.#clock.wallNow();
+        const next = this.#running.size < this.#concurrency ? this.#journal.nextDueMs(nowWall) : undefined;
+        if (next !== undefined && (timer === undefined || next < timer.atMs)) {
+          timer?.stop.abort();
+          const t = { atMs: next, stop: new AbortController() };
+          timer = t;
+          this.#clock.sleep(next - nowWall, t.stop.signal).then(
+            () => {
+              if (timer === t) timer = undefined;
+              this.#kick();
+            },
+            () => undefined,
+          );
+        }
+        try {
+          await raceAbort(wake.promise, signal);
+        } catch {
+          return;
+        }
       }
+    } finally {
+      timer?.stop.abort();
     }
   }
 

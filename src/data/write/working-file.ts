@@ -31,11 +31,11 @@
 // on the pool: ext4 allocates an inode for it and, while uploads fsync, waits for the journal
 // (measured 0.8 ms a create on the event loop in an untar with uploads running). So do large
 // writes, reads, copies, truncates and fdatasync.
-import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasync, ftruncate, open, openSync, read, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Mutex } from '../../base/async.js';
+import { uniqueFileTag } from '../../base/ids.js';
 import { RangeSet } from '../../base/range-set.js';
 
 /** Where dirty bytes are counted (DataCache.reserveDirty / releaseDirty). */
@@ -108,7 +108,7 @@ export class WorkingFile {
   static async create(o: WorkingFileOptions, signal: AbortSignal): Promise<WorkingFile> {
     await o.space.reserve(o.size, signal);
     let fd: number | undefined;
-    const path = join(o.dir, `w-${randomBytes(8).toString('hex')}`);
+    const path = join(o.dir, `w-${uniqueFileTag()}`);
     try {
       fd = await openAsync(path, 'wx+', 0o600);
       if (o.size > 0) await truncateAsync(fd, o.size);
@@ -290,7 +290,7 @@ export class WorkingFile {
         this.#space.release(size); // another thaw won
         return;
       }
-      const path = join(this.#dir, `w-${randomBytes(8).toString('hex')}`);
+      const path = join(this.#dir, `w-${uniqueFileTag()}`);
       try {
         await copyFile(this.#fd, path, this.#size, signal, false);
       } catch (err) {
