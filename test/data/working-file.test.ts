@@ -5,6 +5,7 @@
 // 1, writes use other seeds.
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Deferred, Gate, within } from '../../src/base/async.js';
@@ -310,5 +311,66 @@ describe('WorkingFile', () => {
       full?.open();
       await wf.close();
     }
+  });
+  test('large writes land behind their replies: every read, truncate and freeze sees them, in order', async () => {
+    const MiB = 1024 * 1024;
+    const space = new RecordingSpace();
+    const wf = await WorkingFile.create({ dir: work, space, size: 0, baseBytes: 0 }, signal());
+    try {
+      // Back to back, no await in between: each write queues behind the one still landing.
+      const writes = [0, 1, 2, 3].map((i) => wf.write(i * MiB, rampBuffer(i * MiB, MiB, 21), signal()));
+      const early = wf.read(MiB - 10, 20, signal()); // across the first two, issued before they landed
+      await within(Promise.all(writes), MS, 'the writes');
+      assertRamp(await within(early, MS, 'the early read'), MiB - 10, 21, 'a read issued before the bytes landed');
+      // An overlapping write lands after the earlier one, never under it.
+      await wf.write(MiB / 2, rampBuffer(MiB / 2, MiB, 22), signal());
+      const got = await wf.read(0, 4 * MiB, signal());
+      assertRamp(got.subarray(0, MiB / 2), 0, 21, 'before the overwrite');
+      assertRamp(got.subarray(MiB / 2, MiB / 2 + MiB), MiB / 2, 22, 'the overwrite');
+      assertRamp(got.subarray(MiB / 2 + MiB), MiB / 2 + MiB, 21, 'after it');
+      await wf.write(4 * MiB, rampBuffer(4 * MiB, MiB, 23), signal());
+      const snap = join(snaps, 'snap-behind');
+      assert.equal(await wf.freeze(snap, true, signal(), false), 5 * MiB, 'the freeze waits for the last write');
+      const frozen = readFileSync(snap);
+      assertRamp(frozen.subarray(4 * MiB), 4 * MiB, 23, 'the last write is in the snapshot');
+      assertRamp(frozen.subarray(0, MiB / 2), 0, 21, 'and the first');
+    } finally {
+      await wf.close();
+    }
+    assert.deepEqual(space.overReleases, []);
+  });
+
+  describe('a write that fails after its reply (the working file\'s disk is full)', () => {
+    let disk: string | undefined;
+
+    beforeEach(() => {
+      disk = join(dir, 'disk');
+      mkdirSync(disk);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk]);
+    });
+
+    afterEach(() => {
+      if (disk !== undefined) execFileSync('umount', [disk]);
+      disk = undefined;
+    });
+
+    test('makes every later read, write, truncate and freeze fail with its error; nothing reads as zeros', async () => {
+      const MiB = 1024 * 1024;
+      const wf = await WorkingFile.create({ dir: disk as string, space: new RecordingSpace(), size: 0, baseBytes: 0 }, signal());
+      try {
+        // 1 MiB of tmpfs cannot hold 2 MiB: the first or the second write fails on the pool,
+        // after its reply.
+        await wf.write(0, rampBuffer(0, MiB, 31), signal());
+        await wf.write(MiB, rampBuffer(MiB, MiB, 31), signal()).catch(() => undefined); // the first may have failed already
+        const failures: unknown[] = [];
+        for (const op of [() => wf.read(0, 10, signal()), () => wf.write(0, Buffer.from('x'), signal()), () => wf.truncate(1, signal()), () => wf.freeze(join(snaps, 'snap-full'), true, signal(), false)]) {
+          failures.push(await op().then(() => 'succeeded', (err: unknown) => (err as { code?: string }).code));
+        }
+        assert.deepEqual(failures, ['ENOSPC', 'ENOSPC', 'ENOSPC', 'ENOSPC']);
+        assert.equal(existsSync(join(snaps, 'snap-full')), false, 'no snapshot of a file that lost bytes');
+      } finally {
+        await wf.close();
+      }
+    });
   });
 });

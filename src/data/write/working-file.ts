@@ -31,6 +31,17 @@
 // on the pool: ext4 allocates an inode for it and, while uploads fsync, waits for the journal
 // (measured 0.8 ms a create on the event loop in an untar with uploads running). So do large
 // writes, reads, copies, truncates and fdatasync.
+//
+// Write-behind: a write larger than SYNC_WRITE_MAX returns once a copy of its bytes is on its
+// way to the pool, and the mutex stays held until they landed, so the kernel hands us the next
+// request of a sequential writer while the last one is copied into the working file (the two
+// copies, in the kernel and into the page cache, overlap instead of taking turns). Every other
+// operation on the file (read, write, truncate, freeze, thaw, close) takes the mutex first, so
+// none sees the file before those bytes are in it. A write that fails there (ENOSPC, EIO) makes
+// every later operation fail with its error (`#failed`), close included (its flush freezes the
+// file): the loss is reported, as a local filesystem reports a failed write-back at close and
+// fsync, and never read as zeros. kill -9 before the bytes landed loses only a write whose
+// close had not returned.
 import { closeSync, fdatasync, ftruncate, open, openSync, read, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,6 +79,24 @@ const writeAsync = promisify(write);
 const truncateAsync = promisify(ftruncate);
 const datasyncAsync = promisify(fdatasync);
 
+/** Spare buffers for write-behind copies (a MiB each, the largest FUSE write). */
+const spareBuffers: Buffer[] = [];
+const SPARE_BUFFERS_MAX = 4;
+
+/** A copy of `data` in a buffer of our own (a request's bytes are the session's to reuse). */
+function takeBuffer(data: Buffer): Buffer {
+  const spare = data.length <= CHUNK ? spareBuffers.pop() : undefined;
+  const copy = (spare ?? Buffer.allocUnsafe(Math.max(data.length, data.length <= CHUNK ? CHUNK : 0))).subarray(0, data.length);
+  data.copy(copy);
+  return copy;
+}
+
+function giveBackBuffer(copy: Buffer): void {
+  if (copy.buffer.byteLength === CHUNK && copy.byteOffset === 0 && spareBuffers.length < SPARE_BUFFERS_MAX) {
+    spareBuffers.push(Buffer.from(copy.buffer, 0, CHUNK));
+  }
+}
+
 /** Writes all of `data` at `position` (sync when small, else on the pool). */
 async function writeAll(fd: number, data: Buffer, position: number): Promise<void> {
   if (data.length <= SYNC_WRITE_MAX) {
@@ -89,6 +118,12 @@ export class WorkingFile {
   readonly #present = new RangeSet();
   /** Bytes counted as dirty for this file (its extent). */
   #counted = 0;
+  /**
+   * A write-behind that failed (its reply had said the bytes were written): every later read,
+   * write, truncate and freeze fails with this error, so the loss is reported (at the latest
+   * by close, whose flush freezes the file) and nothing reads the bytes that did not land.
+   */
+  #failed: Error | undefined;
   /** The file is a snapshot now (read-only, not ours to unlink). */
   #frozen = false;
   #closed = false;
@@ -161,6 +196,7 @@ export class WorkingFile {
       await this.#fill(offset, end, signal);
       const unlock = await this.#mutex.lock(signal);
       try {
+        this.#throwIfFailed();
         const to = Math.min(end, this.#size); // a truncate may have run meanwhile
         if (to <= offset) return Buffer.alloc(0);
         // A truncate + regrow meanwhile cannot make base bytes missing again (it lowers
@@ -192,16 +228,37 @@ export class WorkingFile {
       this.#space.release(reserved);
       throw err;
     });
+    let landing = false;
     try {
+      this.#throwIfFailed();
       await this.#count(end, reserved, signal);
-      await writeAll(this.#fd, data, offset);
+      if (data.length <= SYNC_WRITE_MAX) await writeAll(this.#fd, data, offset);
       if (offset > this.#size) this.#present.add(this.#size, offset); // the gap: zeros
       this.#present.add(offset, end);
       this.#size = Math.max(this.#size, end);
+      if (data.length > SYNC_WRITE_MAX) {
+        // Write-behind (see the header): a copy of the bytes lands on the pool while the mutex
+        // stays held, so every later operation on this file waits for it.
+        const copy = takeBuffer(data);
+        landing = true;
+        void writeAll(this.#fd, copy, offset)
+          .catch((err: unknown) => {
+            this.#failed ??= err instanceof Error ? err : new Error(String(err));
+          })
+          .finally(() => {
+            giveBackBuffer(copy);
+            unlock();
+          });
+      }
       return data.length;
     } finally {
-      unlock();
+      if (!landing) unlock();
     }
+  }
+
+  /** A write that landed behind its reply failed: this file cannot be trusted any more. */
+  #throwIfFailed(): void {
+    if (this.#failed !== undefined) throw this.#failed;
   }
 
   async truncate(size: number, signal: AbortSignal): Promise<void> {
@@ -213,6 +270,7 @@ export class WorkingFile {
       throw err;
     });
     try {
+      this.#throwIfFailed();
       await this.#count(Math.max(size, this.#counted), reserved, signal);
       await truncateAsync(this.#fd, size);
       if (size < this.#size) {
@@ -248,6 +306,7 @@ export class WorkingFile {
     await this.complete(signal);
     const unlock = await this.#mutex.lock(signal);
     try {
+      this.#throwIfFailed();
       if (this.#missing(0, this.#size).length > 0) throw new Error('working file incomplete after complete()');
       const size = this.#size;
       if (move && !this.#frozen) {
