@@ -378,14 +378,15 @@ export class Journal {
   /**
    * `fn` as one BEGIN IMMEDIATE transaction, committed with the synchronous level `relaxed`
    * asks for. Prepared BEGIN/COMMIT statements, not better-sqlite3's `transaction()` (which
-   * builds a wrapper per call: every change pays it); nested in another transaction (a
-   * `record` callback's own writes), `fn` simply runs in it. The pragma is set only when the
-   * level changes (each set is a statement of its own).
+   * builds a wrapper per call: every change pays it). Nested in another transaction, `fn`
+   * runs in a savepoint (better-sqlite3's wrapper), so its failure undoes only its own
+   * writes, as before. The pragma is set only when the level changes (each set is a
+   * statement of its own).
    */
   #tx<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
     return (...args: A): R => {
       const db = this.#db;
-      if (db.inTransaction) return fn(...args);
+      if (db.inTransaction) return db.transaction(fn)(...args);
       this.#setLevel();
       this.#q.begin.run();
       let r: R;

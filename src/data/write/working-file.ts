@@ -46,6 +46,7 @@ import { closeSync, fdatasync, ftruncate, open, openSync, read, renameSync, rmSy
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Mutex } from '../../base/async.js';
+import { BufferPool } from '../../base/buffer-pool.js';
 import { uniqueFileTag } from '../../base/ids.js';
 import { RangeSet } from '../../base/range-set.js';
 
@@ -79,23 +80,8 @@ const writeAsync = promisify(write);
 const truncateAsync = promisify(ftruncate);
 const datasyncAsync = promisify(fdatasync);
 
-/** Spare buffers for write-behind copies (a MiB each, the largest FUSE write). */
-const spareBuffers: Buffer[] = [];
-const SPARE_BUFFERS_MAX = 4;
-
-/** A copy of `data` in a buffer of our own (a request's bytes are the session's to reuse). */
-function takeBuffer(data: Buffer): Buffer {
-  const spare = data.length <= CHUNK ? spareBuffers.pop() : undefined;
-  const copy = (spare ?? Buffer.allocUnsafe(Math.max(data.length, data.length <= CHUNK ? CHUNK : 0))).subarray(0, data.length);
-  data.copy(copy);
-  return copy;
-}
-
-function giveBackBuffer(copy: Buffer): void {
-  if (copy.buffer.byteLength === CHUNK && copy.byteOffset === 0 && spareBuffers.length < SPARE_BUFFERS_MAX) {
-    spareBuffers.push(Buffer.from(copy.buffer, 0, CHUNK));
-  }
-}
+/** Write-behind copies (a MiB at most, the largest FUSE write): reused, as READ replies are. */
+const landingBuffers = new BufferPool(CHUNK, 4);
 
 /** Writes all of `data` at `position` (sync when small, else on the pool). */
 async function writeAll(fd: number, data: Buffer, position: number): Promise<void> {
@@ -239,14 +225,15 @@ export class WorkingFile {
       if (data.length > SYNC_WRITE_MAX) {
         // Write-behind (see the header): a copy of the bytes lands on the pool while the mutex
         // stays held, so every later operation on this file waits for it.
-        const copy = takeBuffer(data);
+        const copy = landingBuffers.acquire(data.length);
+        data.copy(copy);
         landing = true;
         void writeAll(this.#fd, copy, offset)
           .catch((err: unknown) => {
             this.#failed ??= err instanceof Error ? err : new Error(String(err));
           })
           .finally(() => {
-            giveBackBuffer(copy);
+            landingBuffers.release(copy);
             unlock();
           });
       }
